@@ -1,0 +1,48 @@
+# Fee Campaigns: `make run` serves the app, `make test` runs the suite. Each target bootstraps .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app app
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUNTIME): requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV): requirements.txt requirements-dev.txt $(RUNTIME)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+instance/secret_key:
+	mkdir -p instance
+	umask 077 && $(PY) -c "import secrets; print(secrets.token_hex(32))" > $@
+
+run: $(RUNTIME) instance/secret_key
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo --if-empty
+	@echo "Fee Campaigns on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
+	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - app:app
+
+test: $(DEV)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(DEV)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,65 @@
+"""Settings read from the environment; one Config class, overridable by a mapping in tests."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+def _secret_key() -> str | None:
+    """SECRET_KEY from the environment, else the file `make run` writes under instance/."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = INSTANCE / "secret_key"
+    if path.exists():
+        return path.read_text().strip() or None
+    return None
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Defaults for a single-host install; every value can come from the environment."""
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = _secret_key()
+        self.SQLALCHEMY_DATABASE_URI = os.environ.get(
+            "DATABASE_URL", f"sqlite:///{INSTANCE / 'feecampaigns.db'}"
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # A page left open all day must still submit: the token lives as long as the session.
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.WTF_CSRF_SSL_STRICT = _bool("WTF_CSRF_SSL_STRICT", True)
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE")
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.PERMANENT_SESSION_LIFETIME = timedelta(days=7)
+        self.PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a method name, not a secret
+        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+        self.SMTP_HOST = os.environ.get("SMTP_HOST", "")
+        self.SMTP_PORT = int(os.environ.get("SMTP_PORT", "587"))
+        self.SMTP_USER = os.environ.get("SMTP_USER", "")
+        self.SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+        self.SMTP_TLS = os.environ.get("SMTP_TLS", "starttls")  # starttls | ssl | none
+        self.SMTP_FROM = os.environ.get("SMTP_FROM", "")
+        self.SMTP_REPLY_TO = os.environ.get("SMTP_REPLY_TO", "")
+        # Login throttling (rows, so it holds across worker processes).
+        self.LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
+        self.LOGIN_MAX_FAILURES_PER_ADDRESS = 20
+        self.LOGIN_THROTTLE_WINDOW = timedelta(minutes=15)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -1,0 +1,210 @@
+"""factory-boy factories over the real models, and `build_world` for the tenancy tests."""
+
+from __future__ import annotations
+
+from datetime import date
+from types import SimpleNamespace
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from campaigns.accounts.models import Organization, Practice, Role, User
+from campaigns.extensions import db
+from campaigns.fees.models import FeeLine, FeeSchedule, ScheduleKind
+from campaigns.payers.models import Contact, Contract, Network, NetworkKind, Payer, PricingRoute
+
+PASSWORD = "correct-horse-battery"
+
+
+class Base(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "flush"
+
+
+class OrganizationFactory(Base):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"Organisation {n}")
+
+
+class PracticeFactory(Base):
+    class Meta:
+        model = Practice
+
+    organization = None
+    organization_id = factory.LazyAttribute(lambda o: o.org.id)
+    name = factory.Sequence(lambda n: f"Practice {n}")
+    time_zone = "America/Chicago"
+
+    class Params:
+        org = factory.SubFactory(OrganizationFactory)
+
+    @classmethod
+    def _adjust_kwargs(cls, **kwargs):
+        kwargs.pop("organization", None)
+        return kwargs
+
+
+class UserFactory(Base):
+    class Meta:
+        model = User
+        exclude = ("org",)
+
+    org = factory.SubFactory(OrganizationFactory)
+    organization_id = factory.LazyAttribute(lambda o: o.org.id)
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    name = factory.Sequence(lambda n: f"User {n}")
+    role = Role.MANAGER
+    active = True
+    all_practices = True
+    session_version = 0
+    password_hash = ""
+
+    @factory.post_generation
+    def password(obj, create, value, **kwargs):  # noqa: N805 - factory-boy hook
+        obj.set_password(value or PASSWORD)
+
+
+class PayerFactory(Base):
+    class Meta:
+        model = Payer
+        exclude = ("org",)
+
+    org = factory.SubFactory(OrganizationFactory)
+    organization_id = factory.LazyAttribute(lambda o: o.org.id)
+    name = factory.Sequence(lambda n: f"Payer {n}")
+    payer_id = factory.Sequence(lambda n: f"P{n:04d}")
+
+
+class NetworkFactory(Base):
+    class Meta:
+        model = Network
+        exclude = ("org",)
+
+    org = factory.SubFactory(OrganizationFactory)
+    organization_id = factory.LazyAttribute(lambda o: o.org.id)
+    name = factory.Sequence(lambda n: f"Network {n}")
+    kind = NetworkKind.LEASED
+    owner_payer_id = None
+
+
+class ContractFactory(Base):
+    class Meta:
+        model = Contract
+
+    practice = factory.SubFactory(PracticeFactory)
+    network = None
+    organization_id = factory.LazyAttribute(lambda o: o.practice.organization_id)
+    effective_date = date(2024, 1, 1)
+    renewal_date = date(2027, 1, 1)
+    notice_days = 90
+
+
+class ContactFactory(Base):
+    class Meta:
+        model = Contact
+
+    network = None
+    organization_id = factory.LazyAttribute(lambda o: o.network.organization_id)
+    name = factory.Sequence(lambda n: f"Contact {n}")
+    role = "Provider relations"
+
+
+class PricingRouteFactory(Base):
+    class Meta:
+        model = PricingRoute
+
+    practice = None
+    payer = None
+    network = None
+    organization_id = factory.LazyAttribute(lambda o: o.practice.organization_id)
+
+
+class FeeScheduleFactory(Base):
+    class Meta:
+        model = FeeSchedule
+
+    practice = None
+    organization_id = factory.LazyAttribute(lambda o: o.practice.organization_id)
+    kind = ScheduleKind.CONTRACT
+    label = factory.Sequence(lambda n: f"Schedule {n}")
+    effective_from = date(2026, 1, 1)
+
+
+def _tenant(name: str, practice_names: tuple[str, ...]) -> SimpleNamespace:
+    org = OrganizationFactory(name=name)
+    practices = [PracticeFactory(org=org, name=p) for p in practice_names]
+    slug = name.split()[0].lower()
+    owner = UserFactory(org=org, email=f"owner@{slug}.test", role=Role.OWNER, name="Olga Owner")
+    manager = UserFactory(
+        org=org, email=f"manager@{slug}.test", role=Role.MANAGER, name="Manny Manager"
+    )
+    viewer = UserFactory(org=org, email=f"viewer@{slug}.test", role=Role.VIEWER, name="Vera Viewer")
+    # A manager and a viewer limited to the first practice.
+    manager1 = UserFactory(
+        org=org,
+        email=f"manager1@{slug}.test",
+        role=Role.MANAGER,
+        all_practices=False,
+        name="Mia Limited",
+    )
+    viewer1 = UserFactory(
+        org=org,
+        email=f"viewer1@{slug}.test",
+        role=Role.VIEWER,
+        all_practices=False,
+        name="Vic Limited",
+    )
+    manager1.practices = [practices[0]]
+    viewer1.practices = [practices[0]]
+    payer = PayerFactory(org=org, name=f"{name} Payer")
+    network = NetworkFactory(
+        org=org, name=f"{name} PPO", kind=NetworkKind.DIRECT, owner_payer_id=payer.id
+    )
+    leased = NetworkFactory(org=org, name=f"{name} Leased")
+    contracts = [ContractFactory(practice=p, network=network) for p in practices]
+    contact = ContactFactory(network=network, name=f"{name} Rep")
+    routes = [PricingRouteFactory(practice=p, payer=payer, network=network) for p in practices]
+    schedules = []
+    for contract in contracts:
+        schedule = FeeScheduleFactory(
+            practice=contract.practice,
+            contract_id=contract.id,
+            label=f"{contract.network.name} {contract.practice.name}",
+        )
+        schedule.lines = [
+            FeeLine(code="T0120", amount_cents=5200),
+            FeeLine(code="T1110", amount_cents=8150),
+        ]
+        schedules.append(schedule)
+    db.session.flush()
+    return SimpleNamespace(
+        org_id=org.id,
+        practice_ids=[p.id for p in practices],
+        practice_names=[p.name for p in practices],
+        owner=owner.email,
+        manager=manager.email,
+        viewer=viewer.email,
+        manager1=manager1.email,
+        viewer1=viewer1.email,
+        user_ids={u.email: u.id for u in (owner, manager, viewer, manager1, viewer1)},
+        payer_id=payer.id,
+        payer_name=payer.name,
+        network_id=network.id,
+        leased_id=leased.id,
+        network_name=network.name,
+        contract_ids=[c.id for c in contracts],
+        contact_id=contact.id,
+        route_ids=[r.id for r in routes],
+        schedule_ids=[s.id for s in schedules],
+    )
+
+
+def build_world() -> SimpleNamespace:
+    """Organisation A (two practices) and organisation B (one practice), fully populated."""
+    a = _tenant("Alpha Dental", ("North Office", "South Office"))
+    b = _tenant("Beta Dental", ("East Office",))
+    return SimpleNamespace(a=a, b=b, password=PASSWORD)
