@@ -8,6 +8,7 @@ from datetime import date
 import click
 import sqlalchemy as sa
 from flask import Flask
+from flask.cli import with_appcontext
 
 from .accounts.models import Organization, Role
 from .accounts.services import ServiceError, create_user, password_problem
@@ -27,6 +28,7 @@ def init_cli(app: Flask) -> None:
     default=None,
     help="Date the demo volumes end before (default: today).",
 )
+@with_appcontext
 def seed_demo_command(if_empty: bool, today) -> None:
     """Create the demo organisation 'Demo Dental Group' (deterministic, idempotent)."""
     from .demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
@@ -58,6 +60,7 @@ def seed_demo_command(if_empty: bool, today) -> None:
     show_default=True,
 )
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
 def create_user_command(
     email: str, name: str, organization_name: str, role: str, password_stdin: bool
 ) -> None:

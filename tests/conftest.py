@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 import sqlalchemy as sa
 from flask import Flask, session
 from flask.testing import FlaskClient
@@ -32,6 +33,12 @@ IS_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 RUN_ONCE_HERE = IS_SQLITE or os.environ.get("TEST_ALL") == "1"
 TESTS = Path(__file__).parent
+
+# Under CI property tests are derandomised: the same examples every run, so a red run is
+# reproducible and the run time is stable.
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if IN_CI else "dev")
 
 
 def require(available: bool, what: str) -> None:
