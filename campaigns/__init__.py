@@ -54,11 +54,12 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .accounts import bp as accounts_bp
+    from .benchmark import bp as analysis_bp
     from .fees import bp as fees_bp
     from .main import bp as main_bp
     from .payers import bp as payers_bp
 
-    for blueprint in (main_bp, accounts_bp, payers_bp, fees_bp):
+    for blueprint in (main_bp, accounts_bp, payers_bp, fees_bp, analysis_bp):
         app.register_blueprint(blueprint)
 
 

@@ -29,7 +29,7 @@ NAV_SECTIONS = {
     "main.campaigns": ("main.campaigns",),
     "payers.payers": ("payers.",),
     "fees.schedules": ("fees.",),
-    "main.analysis": ("main.analysis",),
+    "analysis.scorecard": ("analysis.",),
     "main.settings": ("main.settings", "accounts."),
 }
 

@@ -39,12 +39,6 @@ def campaigns():
     return render_page("main/coming.html", title="Campaigns", feature="campaigns")
 
 
-@bp.route("/analysis")
-@roles(*READ)
-def analysis():
-    return render_page("main/coming.html", title="Analysis", feature="analysis")
-
-
 @bp.route("/settings")
 @roles(*READ)
 def settings():

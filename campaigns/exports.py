@@ -1,0 +1,87 @@
+"""CSV and XLSX downloads that are safe to open in a spreadsheet (no formula injection)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from flask import Response
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
+MONEY_FORMAT = '"$"#,##0.00'
+PERCENT_FORMAT = "0.0%"
+COUNT_FORMAT = "#,##0.##"
+
+
+def safe_text(value: str) -> str:
+    """Neutralise a text cell a spreadsheet would run as a formula (prefix a quote)."""
+    return "'" + value if value.startswith(DANGEROUS_START) else value
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    kind: str = "text"  # text | money | percent | count | date
+
+
+def _csv_value(value, kind: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        if kind == "percent":
+            return f"{(value * 100).quantize(Decimal('0.1'))}%"
+        if kind == "money":
+            return f"{value.quantize(Decimal('0.01'))}"
+        return f"{value.normalize():f}"
+    return safe_text(str(value))
+
+
+def csv_response(filename: str, columns: Sequence[Column], rows: Iterable[Sequence]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([safe_text(c.header) for c in columns])
+    for row in rows:
+        writer.writerow([_csv_value(v, c.kind) for v, c in zip(row, columns, strict=True)])
+    return _download(buffer.getvalue().encode("utf-8-sig"), filename, "text/csv; charset=utf-8")
+
+
+def xlsx_response(
+    filename: str, title: str, columns: Sequence[Column], rows: Iterable[Sequence]
+) -> Response:
+    """One sheet; money, percentages and counts stay numbers with a number format."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = title[:31]
+    sheet.append([safe_text(c.header) for c in columns])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    formats = {
+        "money": MONEY_FORMAT,
+        "percent": PERCENT_FORMAT,
+        "count": COUNT_FORMAT,
+        "date": "yyyy-mm-dd",
+    }
+    for row in rows:
+        sheet.append([safe_text(v) if isinstance(v, str) else v for v in row])
+        for cell, column in zip(sheet[sheet.max_row], columns, strict=True):
+            if column.kind in formats and cell.value is not None:
+                cell.number_format = formats[column.kind]
+    sheet.freeze_panes = "A2"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return _download(
+        buffer.getvalue(),
+        filename,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+def _download(data: bytes, filename: str, mimetype: str) -> Response:
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
