@@ -110,14 +110,16 @@ def make_app(database_url: str, **overrides) -> Flask:
 
 
 @pytest.fixture(scope="session")
-def migrated_app(database_url) -> Flask:
+def migrated_app(database_url) -> Iterator[Flask]:
     """The app on a database brought up by the real migrations (never create_all)."""
     from flask_migrate import upgrade
 
     app = make_app(database_url)
     with app.app_context():
         upgrade()
-    return app
+    yield app
+    with app.app_context():
+        db.engine.dispose()  # close pooled connections before the schema is dropped
 
 
 def empty_all_tables() -> None:

@@ -6,8 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import (
     URL,
+    DataRequired,
     Email,
-    InputRequired,
     Length,
     NumberRange,
     Optional,
@@ -24,7 +24,7 @@ def _notes() -> TextAreaField:
 
 class PayerForm(FlaskForm):
     name = TextField(
-        "Payer name", validators=[InputRequired("Enter the payer's name."), Length(max=200)]
+        "Payer name", validators=[DataRequired("Enter the payer's name."), Length(max=200)]
     )
     payer_id = optional_text("Payer id (electronic)", 40)
     notes = _notes()
@@ -46,7 +46,7 @@ KIND_CHOICES = [
 
 class NetworkForm(FlaskForm):
     name = TextField(
-        "Network name", validators=[InputRequired("Enter the network's name."), Length(max=200)]
+        "Network name", validators=[DataRequired("Enter the network's name."), Length(max=200)]
     )
     kind = SelectField("Kind", choices=KIND_CHOICES, default=NetworkKind.DIRECT.value)
     owner_payer_id = SelectField("Owned by payer (direct networks)", coerce=int, choices=[])
@@ -96,7 +96,7 @@ class ContractForm(FlaskForm):
 
 class ContactForm(FlaskForm):
     name = TextField(
-        "Name", validators=[InputRequired("Enter the contact's name."), Length(max=200)]
+        "Name", validators=[DataRequired("Enter the contact's name."), Length(max=200)]
     )
     role = optional_text("Role", 120)
     email = EmailField(

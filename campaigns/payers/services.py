@@ -22,6 +22,7 @@ def _save(actor: User, model, obj, values: dict[str, Any], label: str):
         db.session.add(obj)
     for key, value in values.items():
         setattr(obj, key, value)
+    db.session.flush()  # the snapshot of a new row carries its id and defaults
     audit.record(
         actor,
         "updated" if before else "created",

@@ -12,7 +12,7 @@ from ..accounts.scoping import get_or_404, scoped, visible_practices
 from ..accounts.services import ServiceError
 from ..extensions import db
 from ..modelbase import utcnow
-from ..web import redirect_to, render_page
+from ..web import is_htmx, redirect_to, render_page
 from . import bp
 from .forms import ArchiveForm, ContactForm, ContractForm, NetworkForm, PayerForm
 from .models import Contact, Contract, Network, NetworkKind, Payer, PricingRoute
@@ -27,16 +27,20 @@ from .services import (
     set_archived,
 )
 
-PAYER_SORTS = {"name": Payer.name, "payer_id": Payer.payer_id, "created": Payer.created_at}
-NETWORK_SORTS = {"name": Network.name, "kind": Network.kind}
+PAYER_SORTS = {
+    "name": sa.func.lower(Payer.name),
+    "payer_id": sa.func.lower(Payer.payer_id),
+    "created": Payer.created_at,
+}
+NETWORK_SORTS = {"name": sa.func.lower(Network.name), "kind": Network.kind}
 
 
 def _order(sorts: dict, default: str):
     key = request.args.get("sort", default)
-    column = sorts.get(key.lstrip("-"), sorts[default])
-    return key if key.lstrip("-") in sorts else default, (
-        column.desc() if key.startswith("-") else column.asc()
-    )
+    if key.removeprefix("-") not in sorts:
+        key = default  # an unknown key falls back entirely, its "-" included
+    column = sorts[key.removeprefix("-")]
+    return key, column.desc() if key.startswith("-") else column.asc()
 
 
 def _try_save(form, save):
@@ -135,10 +139,13 @@ def archive(kind: str, obj_id: int, action: str):
 # ---- networks and contacts -----------------------------------------------------------------
 
 
-def _payer_choices(form: NetworkForm) -> None:
+def _payer_choices(form: NetworkForm, network: Network | None = None) -> None:
     payers_ = db.session.scalars(
         scoped(Payer).where(Payer.archived_at.is_(None)).order_by(Payer.name)
     ).all()
+    # an archived payer stays selectable on its own network, so the network can still be saved
+    if network is not None and network.owner_payer and network.owner_payer not in payers_:
+        payers_.append(network.owner_payer)
     form.owner_payer_id.choices = [(0, "- none (leased or umbrella) -")] + [
         (p.id, p.name) for p in payers_
     ]
@@ -208,7 +215,7 @@ def _payers_priced_by() -> dict[int, list[str]]:
 def network_edit(network_id: int):
     network = get_or_404(Network, network_id)
     form = NetworkForm(obj=network)
-    _payer_choices(form)
+    _payer_choices(form, network)
     if request.method == "GET":
         form.kind.data = network.kind.value
         form.owner_payer_id.data = network.owner_payer_id or 0
@@ -217,15 +224,32 @@ def network_edit(network_id: int):
     ):
         flash(f"Network {network.name} is saved.", "success")
         return redirect_to(url_for("payers.network_edit", network_id=network.id))
+    return _network_page(network, "payers/_network_form.html", form=form, status=_status(form))
+
+
+def _network_page(
+    network: Network,
+    partial: str,
+    *,
+    form: NetworkForm | None = None,
+    contact_form: ContactForm | None = None,
+    status: int = 200,
+):
+    """The network's page, or only `partial` for htmx; the full page needs both forms."""
+    if form is None:  # a contact request: show the network as saved, not the posted fields
+        form = NetworkForm(formdata=None, obj=network)
+        _payer_choices(form, network)
+        form.kind.data = network.kind.value
+        form.owner_payer_id.data = network.owner_payer_id or 0
     contracts = db.session.scalars(scoped(Contract).where(Contract.network_id == network.id)).all()
     return render_page(
         "payers/network_edit.html",
-        "payers/_network_form.html",
+        partial,
         form=form,
         network=network,
         contracts=contracts,
-        contact_form=ContactForm(formdata=None),
-        status=_status(form),
+        contact_form=contact_form or ContactForm(formdata=None),
+        status=status,
     )
 
 
@@ -250,14 +274,10 @@ def contact_add(network_id: int):
             ),
         )
         if contact:
+            if not is_htmx():  # a plain form: back to the page, so a reload does not re-post
+                return redirect_to(url_for("payers.network_edit", network_id=network.id))
             form = ContactForm(formdata=None)
-    return render_page(
-        "payers/network_edit.html",
-        "payers/_contacts.html",
-        network=network,
-        contact_form=form,
-        status=_status(form),
-    )
+    return _network_page(network, "payers/_contacts.html", contact_form=form, status=_status(form))
 
 
 @bp.route("/contacts/<int:contact_id>/delete", methods=["POST"])
@@ -269,13 +289,10 @@ def contact_delete(contact_id: int):
         abort(400)
     delete_contact(current_user, contact)
     db.session.commit()
+    if not is_htmx():
+        return redirect_to(url_for("payers.network_edit", network_id=network.id))
     db.session.refresh(network)
-    return render_page(
-        "payers/network_edit.html",
-        "payers/_contacts.html",
-        network=network,
-        contact_form=ContactForm(formdata=None),
-    )
+    return _network_page(network, "payers/_contacts.html")
 
 
 # ---- contracts -----------------------------------------------------------------------------
@@ -391,7 +408,9 @@ def routes(practice_id: int):
             abort(400)
         choices: dict[int, int | None] = {}
         for payer in payers_:
-            raw = request.form.get(f"payer-{payer.id}", "")
+            raw = request.form.get(f"payer-{payer.id}")
+            if raw is None:  # added after the page was loaded: keep its route, not clear it
+                continue
             choices[payer.id] = int(raw) if raw.isdigit() else None
         try:
             changes = save_routes(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html as htmllib
 import re
 
 import pytest
 import sqlalchemy as sa
 
-from campaigns.accounts.models import AuditEvent
+from campaigns.accounts.models import AuditEvent, Practice
 from campaigns.audit import snapshot
 from campaigns.payers.models import Contact, Network, NetworkKind, Payer
 from tests.conftest import database, html_text, login
@@ -33,7 +34,9 @@ def count(app, model, **where) -> int:
 
 def payer_row(app, org_id: int, name: str) -> dict | None:
     with database(app) as s:
-        payer = s.scalar(sa.select(Payer).where(Payer.organization_id == org_id, Payer.name == name))
+        payer = s.scalar(
+            sa.select(Payer).where(Payer.organization_id == org_id, Payer.name == name)
+        )
         return snapshot(payer) if payer else None
 
 
@@ -64,7 +67,7 @@ def field_error(response, field: str) -> str:
     """The message shown next to a form field."""
     html = response.get_data(as_text=True)
     match = re.search(rf'<small class="field-error" id="{field}-error">([^<]*)</small>', html)
-    return match.group(1) if match else ""
+    return htmllib.unescape(match.group(1)) if match else ""
 
 
 def audit_events(app, object_type: str, object_id: int) -> list[dict]:
@@ -242,9 +245,7 @@ def test_archived_payer_leaves_the_list_and_comes_back_on_restore(app, manager, 
     assert f"{world.a.payer_name} is archived." in html_text(page)
     with_archived = manager.get("/payers?archived=1")
     assert listed_payers(with_archived) == [world.a.payer_name]
-    assert table_row(with_archived, world.a.payer_name).startswith(
-        f"{world.a.payer_name} archived"
-    )
+    assert table_row(with_archived, world.a.payer_name).startswith(f"{world.a.payer_name} archived")
 
     restored = manager.post(f"/payer/{world.a.payer_id}/restore", htmx=True)
 
@@ -399,14 +400,11 @@ def test_network_name_already_used_is_rejected(app, manager, world):
 
 def test_network_list_shows_which_payers_each_network_prices(app, manager, world):
     with database(app) as s:
-        from campaigns.accounts.models import Practice
-        from campaigns.payers.models import Network as N
-
         guardian = PayerFactory(organization_id=world.a.org_id, name="Guardian")
         PricingRouteFactory(
             practice=s.get(Practice, world.a.practice_ids[0]),
             payer=guardian,
-            network=s.get(N, world.a.leased_id),
+            network=s.get(Network, world.a.leased_id),
         )
         PayerFactory(organization_id=world.a.org_id, name="Unrouted")
 
@@ -419,13 +417,41 @@ def test_network_list_shows_which_payers_each_network_prices(app, manager, world
     assert "Beta Dental" not in html_text(page)
 
 
+def network_names(response) -> list[str]:
+    return re.findall(r'<td><a href="/networks/\d+">([^<]*)</a>', response.get_data(as_text=True))
+
+
+def test_direct_network_of_an_archived_payer_can_still_be_edited(app, manager, world):
+    manager.post(f"/payer/{world.a.payer_id}/archive")
+    url = f"/networks/{world.a.network_id}"
+
+    html = manager.get(url).get_data(as_text=True)
+    assert f'<option selected value="{world.a.payer_id}">{world.a.payer_name}</option>' in html
+    response = manager.post(
+        url,
+        data=network_data(
+            name="Alpha Dental PPO Plus", kind="direct", owner_payer_id=world.a.payer_id
+        ),
+    )
+
+    assert response.status_code == 303
+    row = network_row(app, world.a.network_id)
+    assert (row["name"], row["owner_payer_id"]) == ("Alpha Dental PPO Plus", world.a.payer_id)
+    new_network = manager.post(
+        "/networks",
+        data=network_data(name="Other", kind="direct", owner_payer_id=world.a.payer_id),
+    )
+    assert new_network.status_code == 422  # an archived payer is offered only where it is used
+    assert field_error(new_network, "owner_payer_id") == "Not a valid choice."
+
+
 def test_archived_network_leaves_the_list_until_restored(app, manager, world):
     response = manager.post(f"/network/{world.a.leased_id}/archive")
 
     assert response.status_code == 303
     assert response.headers["Location"] == "/networks"
     assert network_row(app, world.a.leased_id)["archived_at"] is not None
-    assert "Alpha Dental Leased" not in html_text(manager.get("/networks"))
+    assert "Alpha Dental Leased" not in network_names(manager.get("/networks"))
     assert "archived" in table_row(manager.get("/networks?archived=1"), "Alpha Dental Leased")
 
     manager.post(f"/network/{world.a.leased_id}/restore")
@@ -440,7 +466,9 @@ def contact_names(app, network_id: int) -> list[str]:
     with database(app) as s:
         return list(
             s.scalars(
-                sa.select(Contact.name).where(Contact.network_id == network_id).order_by(Contact.name)
+                sa.select(Contact.name)
+                .where(Contact.network_id == network_id)
+                .order_by(Contact.name)
             )
         )
 
@@ -451,7 +479,7 @@ def test_manager_adds_a_contact_and_gets_the_contacts_section_back(app, manager,
         data={
             "name": "Pat Rivera",
             "role": "Provider relations",
-            "email": " pat@alpha-ppo.test ",
+            "email": " pat@alphappo.com ",
             "phone": "555-0100",
         },
         htmx=True,
@@ -462,14 +490,14 @@ def test_manager_adds_a_contact_and_gets_the_contacts_section_back(app, manager,
     assert body.lstrip().startswith('<section id="contacts">')
     text = html_text(response)
     assert "Alpha Dental Rep" in text
-    assert "Pat Rivera Provider relations pat@alpha-ppo.test 555-0100" in text
+    assert "Pat Rivera Provider relations pat@alphappo.com 555-0100" in text
     assert 'value="Pat Rivera"' not in body  # the add form is empty again
     with database(app) as s:
         contact = s.scalar(sa.select(Contact).where(Contact.name == "Pat Rivera"))
         assert (contact.network_id, contact.organization_id, contact.email, contact.phone) == (
             world.a.network_id,
             world.a.org_id,
-            "pat@alpha-ppo.test",
+            "pat@alphappo.com",
             "555-0100",
         )
 
@@ -490,9 +518,7 @@ def test_contact_with_an_invalid_email_is_rejected_in_the_contacts_section(app, 
 
 
 def test_manager_adds_a_contact_with_the_plain_form(app, manager, world):
-    response = manager.post(
-        f"/networks/{world.a.network_id}/contacts", data={"name": "Pat Rivera"}
-    )
+    response = manager.post(f"/networks/{world.a.network_id}/contacts", data={"name": "Pat Rivera"})
 
     assert response.status_code == 303
     assert response.headers["Location"] == f"/networks/{world.a.network_id}"
