@@ -18,11 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
 import sqlalchemy as sa
 from flask import Flask, session
 from flask.testing import FlaskClient
 from flask_wtf.csrf import generate_csrf
+from hypothesis import settings
 
 from campaigns import create_app
 from campaigns.extensions import db
