@@ -7,6 +7,8 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Flask, request
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from .money import format_money, format_percent
 
@@ -50,7 +52,13 @@ def merge_query(args, **changes) -> str:
     return urlencode(merged)
 
 
+def csrf_field() -> Markup:
+    """The form's CSRF token as a hidden input without an id (a page may hold several forms)."""
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(generate_csrf())
+
+
 def init_templating(app: Flask) -> None:
+    app.jinja_env.globals["csrf_field"] = csrf_field
     app.jinja_env.globals["nav_active"] = nav_active
     app.jinja_env.filters["merge_query"] = merge_query
     app.jinja_env.filters["money"] = format_money
