@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
+from werkzeug.local import LocalProxy
 
 from .accounts.models import AuditEvent, User
 from .extensions import db
@@ -44,6 +45,8 @@ def record(
     organization_id: int | None = None,
 ) -> AuditEvent:
     """Add an audit event for `obj`; flushes so the object has an id; the caller commits."""
+    if isinstance(obj, LocalProxy):  # e.g. current_user: record the User, not "LocalProxy"
+        obj = obj._get_current_object()
     db.session.flush()
     changed_before, changed_after = before, after
     if before is not None and after is not None:

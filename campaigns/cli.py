@@ -7,6 +7,7 @@ from datetime import date
 
 import click
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from flask.cli import with_appcontext
 
@@ -72,9 +73,16 @@ def create_user_command(
     problem = password_problem(password, email)
     if problem:
         raise click.ClickException(problem)
+    try:
+        email = validate_email(
+            email.strip(), check_deliverability=False, test_environment=True
+        ).normalized
+    except EmailNotValidError as exc:
+        raise click.ClickException(f"The email address is not valid: {exc}") from None
+    organization_name = organization_name.strip()
     org = db.session.scalar(sa.select(Organization).where(Organization.name == organization_name))
     if org is None:
-        org = Organization(name=organization_name.strip())
+        org = Organization(name=organization_name)
         db.session.add(org)
         db.session.flush()
     try:

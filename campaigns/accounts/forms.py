@@ -14,7 +14,15 @@ from wtforms import (
     SelectMultipleField,
     TextAreaField,
 )
-from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from ..forms_common import TextField, optional_text, percent_to_bp, stripped
 from .models import Role
@@ -39,7 +47,7 @@ class PasswordForm(FlaskForm):
 
 
 class UserCreateForm(FlaskForm):
-    name = TextField("Name", validators=[InputRequired(), Length(max=200)])
+    name = TextField("Name", validators=[DataRequired(), Length(max=200)])
     email = EmailField(
         "Email",
         validators=[
@@ -89,7 +97,7 @@ class PercentField(TextField):
 
 
 class PracticeForm(FlaskForm):
-    name = TextField("Practice name", validators=[InputRequired(), Length(max=200)])
+    name = TextField("Practice name", validators=[DataRequired(), Length(max=200)])
     address = TextAreaField("Address", validators=[Optional(), Length(max=500)], filters=[stripped])
     phone = optional_text("Phone", 40)
     time_zone = TextField(

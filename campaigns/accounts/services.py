@@ -5,8 +5,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import sqlalchemy as sa
+from flask import current_app
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import audit
 from ..extensions import db
@@ -56,6 +59,15 @@ def throttled(email: str, address: str, now: datetime, rule: Throttle) -> bool:
     return by_address >= rule.max_per_address
 
 
+@lru_cache(maxsize=4)
+def _dummy_hash_for(method: str) -> str:
+    return generate_password_hash(secrets.token_hex(16), method=method)
+
+
+def _dummy_hash() -> str:
+    return _dummy_hash_for(current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
+
+
 def authenticate(
     email: str, password: str, address: str, now: datetime, rule: Throttle
 ) -> User | None:
@@ -68,7 +80,14 @@ def authenticate(
         minutes = int(rule.window.total_seconds() // 60)
         raise ServiceError(f"Too many failed sign-ins. Wait {minutes} minutes, then try again.")
     user = db.session.scalar(sa.select(User).where(User.email == email))
+    if user is None:
+        # Spend the same time as a real check, so timing does not tell which emails exist.
+        check_password_hash(_dummy_hash(), password)
     ok = bool(user and user.active and user.check_password(password))
+    # Keep the table small: attempts older than a day no longer count for anything.
+    db.session.execute(
+        sa.delete(LoginAttempt).where(LoginAttempt.at < now - max(rule.window, timedelta(days=1)))
+    )
     db.session.add(LoginAttempt(email=email, address=address, at=now, success=ok))
     if not ok:
         return None

@@ -1,0 +1,262 @@
+"""The command line: `flask create-user` and `flask seed-demo`; and no real CDT codes anywhere."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from campaigns.accounts.models import Organization, Practice, Role, User
+from campaigns.fees.models import CodeVolume, FeeLine, FeeSchedule, ProcedureCode, ScheduleKind
+from campaigns.payers.models import Contact, Contract, Network, NetworkKind, Payer, PricingRoute
+from tests.conftest import database, html_text, login
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = "Demo Dental Group"
+
+
+def create_user(app, email="boss@newclinic.example", password="long-enough-pass", **options):
+    args = ["create-user", "--email", email, "--name", options.pop("name", "Bea Boss")]
+    args += ["--organization", options.pop("organization", "New Org"), "--password-stdin"]
+    for key, value in options.items():
+        args += [f"--{key}", value]
+    return app.test_cli_runner().invoke(args=args, input=password + "\n")
+
+
+def seed_demo(app, *extra):
+    return app.test_cli_runner().invoke(args=["seed-demo", "--today", "2026-11-15", *extra])
+
+
+def count(s, model, *where) -> int:
+    return s.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+
+# ---- create-user ---------------------------------------------------------------------------
+
+
+def test_create_user_makes_the_organisation_and_an_owner_who_can_sign_in(app, client):
+    result = create_user(app)
+    assert result.exit_code == 0, result.output
+    assert result.output == "Created owner boss@newclinic.example in 'New Org'.\n"
+    with database(app) as s:
+        user = s.scalar(sa.select(User).where(User.email == "boss@newclinic.example"))
+        assert (user.name, user.role, user.active, user.must_change_password) == (
+            "Bea Boss",
+            Role.OWNER,
+            True,
+            False,
+        )
+        assert user.organization.name == "New Org"
+        assert count(s, Organization) == 1
+    login(client, "boss@newclinic.example", "long-enough-pass")
+    assert "New Org" in html_text(client.get("/"))
+    assert client.get("/users").status_code == 200
+
+
+def test_create_user_adds_to_an_existing_organisation_with_the_role_given(app, world):
+    result = create_user(
+        app, email="Extra@Alpha.example", organization="Alpha Dental", role="viewer"
+    )
+    assert result.exit_code == 0, result.output
+    with database(app) as s:
+        user = s.scalar(sa.select(User).where(User.email == "extra@alpha.example"))
+        assert (user.organization_id, user.role) == (world.a.org_id, Role.VIEWER)
+        assert count(s, Organization) == 2
+
+
+def test_create_user_refuses_a_weak_password(app):
+    result = create_user(app, password="short")
+    assert result.exit_code == 1
+    assert "Error: Use at least 10 characters." in result.output
+    with database(app) as s:
+        assert count(s, User) == 0
+        assert count(s, Organization) == 0
+
+
+def test_create_user_refuses_the_email_as_password(app):
+    result = create_user(app, email="boss@newclinic.example", password="boss@newclinic.example")
+    assert result.exit_code == 1
+    assert "The password cannot be your email address." in result.output
+    with database(app) as s:
+        assert count(s, User) == 0
+
+
+def test_create_user_refuses_an_email_already_in_use(app, world):
+    result = create_user(app, email=world.a.manager.upper(), organization="Other Org")
+    assert result.exit_code == 1
+    assert "Error: A user with this email already exists." in result.output
+    with database(app) as s:
+        # Neither the user nor the organisation named for it was created.
+        assert count(s, Organization, Organization.name == "Other Org") == 0
+        assert count(s, User, User.email == world.a.manager) == 1
+        assert s.scalar(sa.select(User.name).where(User.email == world.a.manager)) == (
+            "Manny Manager"
+        )
+
+
+# ---- seed-demo -----------------------------------------------------------------------------
+
+
+def demo_counts(s) -> dict[str, int]:
+    return {
+        model.__name__: count(s, model)
+        for model in (
+            Organization,
+            Practice,
+            User,
+            Payer,
+            Network,
+            Contact,
+            Contract,
+            PricingRoute,
+            FeeSchedule,
+            FeeLine,
+            ProcedureCode,
+            CodeVolume,
+        )
+    }
+
+
+def test_seed_demo_creates_the_demo_organisation_once(app):
+    first = seed_demo(app, "--if-empty")
+    assert first.exit_code == 0, first.output
+    assert "Seeded the demo organisation 'Demo Dental Group'." in first.output
+    assert "password 'demo-password'" in first.output
+
+    with database(app) as s:
+        org = s.scalar(sa.select(Organization).where(Organization.name == DEMO))
+        assert count(s, Organization) == 1
+        assert sorted(s.scalars(sa.select(Practice.name))) == [
+            "Maple Street Dental",
+            "Riverside Family Dentistry",
+        ]
+        users = s.execute(sa.select(User.email, User.role, User.organization_id)).all()
+        assert sorted(users) == [
+            ("manager@demo.test", Role.MANAGER, org.id),
+            ("owner@demo.test", Role.OWNER, org.id),
+            ("viewer@demo.test", Role.VIEWER, org.id),
+        ]
+        assert count(s, Payer, Payer.organization_id == org.id) == 8
+
+        networks = s.scalars(sa.select(Network)).all()
+        kinds = sorted(n.kind.value for n in networks)
+        assert kinds == ["direct", "direct", "direct", "direct", "leased", "umbrella"]
+        assert all(
+            (n.owner_payer_id is not None) == (n.kind == NetworkKind.DIRECT) for n in networks
+        )
+        (leased,) = (n for n in networks if n.kind == NetworkKind.LEASED)
+        priced_by_leased = s.scalars(
+            sa.select(PricingRoute.payer_id).where(PricingRoute.network_id == leased.id).distinct()
+        ).all()
+        assert len(priced_by_leased) == 2
+        (umbrella,) = (n for n in networks if n.kind == NetworkKind.UMBRELLA)
+        assert count(s, PricingRoute, PricingRoute.network_id == umbrella.id) == 4
+
+        assert count(s, Contract) == 12
+        assert count(s, PricingRoute) == 16
+        # Every practice routes each of the 8 payers exactly once.
+        per_practice = s.execute(
+            sa.select(
+                PricingRoute.practice_id, sa.func.count(sa.distinct(PricingRoute.payer_id))
+            ).group_by(PricingRoute.practice_id)
+        ).all()
+        assert sorted(n for _pid, n in per_practice) == [8, 8]
+
+        kinds_of_schedules = s.execute(
+            sa.select(FeeSchedule.kind, sa.func.count()).group_by(FeeSchedule.kind)
+        ).all()
+        assert dict(kinds_of_schedules) == {ScheduleKind.OFFICE: 2, ScheduleKind.CONTRACT: 12}
+        lines_per_schedule = s.scalars(
+            sa.select(sa.func.count(FeeLine.id)).group_by(FeeLine.schedule_id)
+        ).all()
+        assert lines_per_schedule == [45] * 14
+        assert count(s, FeeLine, FeeLine.amount_cents <= 0) == 0
+
+        codes = s.scalars(sa.select(ProcedureCode.code)).all()
+        assert len(codes) == 45
+        assert all(re.fullmatch(r"T\d{4}", code) for code in codes)
+        assert set(s.scalars(sa.select(FeeLine.code).distinct())) == set(codes)
+        assert set(s.scalars(sa.select(CodeVolume.code).distinct())) <= set(codes)
+
+        starts = sorted(s.scalars(sa.select(CodeVolume.period_start).distinct()))
+        assert starts == [date(2025, m, 1) for m in (11, 12)] + [
+            date(2026, m, 1) for m in range(1, 11)
+        ]
+        span = s.execute(
+            sa.select(sa.func.min(CodeVolume.period_start), sa.func.max(CodeVolume.period_end))
+        ).one()
+        assert tuple(span) == (date(2025, 11, 1), date(2026, 10, 31))
+        assert count(s, CodeVolume, CodeVolume.count <= 0) == 0
+        before = demo_counts(s)
+
+    again = seed_demo(app)
+    assert again.exit_code == 0, again.output
+    assert "The demo organisation already exists; nothing changed." in again.output
+    with database(app) as s:
+        assert demo_counts(s) == before
+
+
+def test_seed_demo_if_empty_does_nothing_when_any_organisation_exists(app):
+    assert create_user(app, organization="Someone Else").exit_code == 0
+    result = seed_demo(app, "--if-empty")
+    assert result.exit_code == 0, result.output
+    assert "The database already has data; demo not seeded." in result.output
+    with database(app) as s:
+        assert count(s, Organization, Organization.name == DEMO) == 0
+        assert count(s, Payer) == 0
+        assert count(s, User) == 1
+
+
+def test_demo_manager_signs_in_and_sees_the_demo_payers(app, client):
+    assert seed_demo(app).exit_code == 0
+    login(client, "manager@demo.test", "demo-password")
+    page = client.get("/payers")
+    assert page.status_code == 200
+    text = html_text(page)
+    for name in (
+        "Harborview Dental Plans",
+        "Keystone Mutual Dental",
+        "Pinecrest Benefits",
+        "Redwood Family Dental",
+        "Silverline Insurance",
+        "Lakeshore Health Plans",
+        "Meridian Workers Trust",
+        "Northgate Assurance",
+    ):
+        assert name in text
+
+
+# ---- no CDT content ------------------------------------------------------------------------
+
+
+def _texts(path: Path):
+    """The text of a file, or of each XML part of an Office file; nothing for other binaries."""
+    if path.suffix in {".docx", ".xlsx"}:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if name.endswith(".xml"):
+                    yield f"{path}:{name}", archive.read(name).decode("utf-8", "replace")
+        return
+    data = path.read_bytes()
+    if b"\0" in data[:4096]:
+        return
+    yield str(path), data.decode("utf-8", "replace")
+
+
+def test_no_file_contains_a_real_procedure_code():
+    # The pattern's own source text ("D" then a backslash) cannot match it.
+    cdt_shaped = re.compile(r"\bD\d{4}\b")
+    offenders = []
+    scanned = 0
+    for folder in ("campaigns", "templates", "tests", "migrations"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts:
+                continue
+            for where, content in _texts(path):
+                scanned += 1
+                offenders += [f"{where}: {m}" for m in cdt_shaped.findall(content)]
+    assert scanned > 50
+    assert offenders == []
