@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Response
 from openpyxl import Workbook
@@ -33,10 +33,11 @@ def _csv_value(value, kind: str) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
+        # Half-up, as on the pages (Decimal's default would round 61.25% to 61.2%).
         if kind == "percent":
-            return f"{(value * 100).quantize(Decimal('0.1'))}%"
+            return f"{(value * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
         if kind == "money":
-            return f"{value.quantize(Decimal('0.01'))}"
+            return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
         return f"{value.normalize():f}"
     return safe_text(str(value))
 

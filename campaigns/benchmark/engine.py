@@ -542,6 +542,14 @@ def _money(value: Decimal | None) -> str:
     return f"${round_cents(value):,.2f}"
 
 
+def _exact_money(value: Decimal | None) -> str:
+    """Like _money, but keeps the digits of a value that is not whole cents (a median of two
+    amounts can end in a half cent), so a formula with this value checks by hand."""
+    if value is None or value == round_cents(value):
+        return _money(value)
+    return f"${value.normalize():,f}"
+
+
 def _volume(value: Decimal) -> str:
     text = f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):f}".rstrip("0").rstrip(".")
     return text or "0"
@@ -568,11 +576,12 @@ def explain(row: CodeResult, figure: str) -> str:
         if row.peer is None:
             return "opportunity = $0.00 (no other contract lists this code)"
         return (
-            f"opportunity = {v} x max(0, {_money(row.peer)} - {_money(row.effective)}) = "
+            f"opportunity = {v} x max(0, {_exact_money(row.peer)} - {_money(row.effective)}) = "
             f"{_money(row.opportunity)}"
         )
     if figure == "peer":
         return (
-            f"peer reference = median effective allowed of the other contracts = {_money(row.peer)}"
+            "peer reference = median effective allowed of the other contracts = "
+            f"{_exact_money(row.peer)}"
         )
     raise ValueError(f"no formula for {figure!r}")

@@ -385,7 +385,8 @@ def scorecard_export(kind: str):
                 info.practice_name,
                 c.weighted_pct_of_ucr,
                 c.annual_allowed,
-                c.annual_write_off,
+                # without office fees the write-off is unknown, not zero
+                c.annual_write_off if analysis.office_schedule.get(info.practice_id) else None,
                 c.opportunity,
                 info.schedule_effective,
                 info.renewal_date,
