@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -52,6 +53,14 @@ def merge_query(args, **changes) -> str:
     return urlencode(merged)
 
 
+def quantity(value) -> str:
+    """A volume: up to two decimals, no trailing zeros ('36', '96.5', '1,212.33')."""
+    if value is None:
+        return "n/a"
+    text = f"{Decimal(value).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def csrf_field() -> Markup:
     """The form's CSRF token as a hidden input without an id (a page may hold several forms)."""
     return Markup('<input type="hidden" name="csrf_token" value="{}">').format(generate_csrf())
@@ -59,6 +68,7 @@ def csrf_field() -> Markup:
 
 def init_templating(app: Flask) -> None:
     app.jinja_env.globals["csrf_field"] = csrf_field
+    app.jinja_env.filters["qty"] = quantity
     app.jinja_env.globals["nav_active"] = nav_active
     app.jinja_env.filters["merge_query"] = merge_query
     app.jinja_env.filters["money"] = format_money

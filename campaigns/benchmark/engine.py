@@ -482,6 +482,7 @@ def realised_gain(frozen: Iterable[FrozenCode], new_amounts: Mapping[str, Decima
 class WhatIfRow:
     code: str
     volume: Decimal
+    office: Decimal | None
     effective: Decimal
     new_allowed: Decimal
     new_effective: Decimal
@@ -524,6 +525,7 @@ def what_if(
             WhatIfRow(
                 code,
                 r.volume,
+                r.office,
                 r.effective,
                 new_allowed,
                 new_effective,

@@ -80,7 +80,9 @@ def default_period(practice_ids: list[int], on: date, months: int) -> engine.Per
     latest_end = _month_start(on) - timedelta(days=1)
     last, first = db.session.execute(
         sa.select(sa.func.max(CodeVolume.period_end), sa.func.min(CodeVolume.period_start)).where(
-            CodeVolume.practice_id.in_(practice_ids), CodeVolume.period_end <= latest_end
+            CodeVolume.practice_id.in_(practice_ids),
+            CodeVolume.period_end <= latest_end,
+            CodeVolume.count > 0,  # zero rows must not stretch the period
         )
     ).one()
     if last is None:

@@ -363,12 +363,19 @@ def contracts():
 
 
 @bp.route("/contracts/new", methods=["GET", "POST"])
+@roles(*EDIT)
+def contract_new():
+    return _contract_page(None)
+
+
 @bp.route("/contracts/<int:contract_id>", methods=["GET", "POST"])
 @roles(*READ, write=EDIT)
-def contract_edit(contract_id: int | None = None):
-    contract = get_or_404(Contract, contract_id) if contract_id is not None else None
-    if contract is None and current_user.role not in EDIT:
-        abort(403)
+def contract_edit(contract_id: int):
+    return _contract_page(get_or_404(Contract, contract_id))
+
+
+def _contract_page(contract: Contract | None):
+    """The contract form: a new contract (None) or an existing one's terms."""
     form = ContractForm(obj=contract)
     _contract_choices(form, contract)
     if contract is None and request.method == "GET":

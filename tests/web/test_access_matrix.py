@@ -91,8 +91,8 @@ URLS: dict[str, Builder] = {
         url_for("payers.contracts"),
         url_for("payers.contracts", practice=t.practice_ids[i]),
     ],
+    "payers.contract_new": lambda t, i: [url_for("payers.contract_new")],
     "payers.contract_edit": lambda t, i: [
-        url_for("payers.contract_edit"),
         url_for("payers.contract_edit", contract_id=t.contract_ids[i]),
     ],
     "payers.routes": lambda t, i: [url_for("payers.routes", practice_id=t.practice_ids[i])],
@@ -151,6 +151,7 @@ POLICY: dict[str, tuple[frozenset[Role], frozenset[Role]]] = {
     "payers.contact_add": (EDIT_, EDIT_),
     "payers.contact_delete": (EDIT_, EDIT_),
     "payers.contracts": (READ_, READ_),
+    "payers.contract_new": (EDIT_, EDIT_),
     "payers.contract_edit": (READ_, EDIT_),
     "payers.routes": (READ_, EDIT_),
     "analysis.scorecard": (READ_, READ_),
@@ -163,9 +164,8 @@ POLICY: dict[str, tuple[frozenset[Role], frozenset[Role]]] = {
     "analysis.contract_what_if": (READ_, READ_),  # a computation, saves nothing
 }
 
-# The new-contract form serves the same view as a contract's page, which viewers may read;
-# the view narrows itself to editors for a new one (contract_edit aborts 403).
-RULE_ROLES: dict[str, frozenset[Role]] = {"/contracts/new": EDIT_}
+# Rules whose roles differ from their view's decorator (none: every check is in roles()).
+RULE_ROLES: dict[str, frozenset[Role]] = {}
 
 USERS = {
     "owner": Role.OWNER,

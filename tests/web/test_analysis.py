@@ -359,15 +359,15 @@ def test_contract_detail_ranks_codes_marks_eighty_percent_and_shows_formulas(elm
     assert [(attrs.get("class"), cells[:8]) for attrs, cells in codes[1:]] == [
         (
             "in-80",
-            ["1", "T1110", "Adult cleaning", "36.00", "$120.00", "$70.00", "$70.00", "$95.00"],
+            ["1", "T1110", "Adult cleaning", "36", "$120.00", "$70.00", "$70.00", "$95.00"],
         ),
         (
             "in-80",
-            ["2", "T2391", "Back filling, one surface", "12.00", "$200.00", "$120.00"]
+            ["2", "T2391", "Back filling, one surface", "12", "$200.00", "$120.00"]
             + ["$120.00", "$150.00"],
         ),
         # M = 60.275 is shown rounded in the column
-        (None, ["3", "T0120", "Recall exam", "25.00", "$80.00", "$49.00", "$49.00", "$60.28"]),
+        (None, ["3", "T0120", "Recall exam", "25", "$80.00", "$49.00", "$49.00", "$60.28"]),
     ]
     rows = body_rows(codes)
     # Suggested ask = min(U, max(E x 1.05, M)), rounded half-up:
@@ -415,7 +415,7 @@ def test_leased_network_adds_up_the_volume_of_the_two_payers_it_prices(elm_manag
 
     rows = body_rows(tables(response)[-1])
     # Cobalt 12 + Dune 12 = 24 of T0120; Cobalt 12 + Dune 24 = 36 of T1110
-    assert [(r[1], r[3]) for r in rows] == [("T0120", "24.00"), ("T1110", "36.00")]
+    assert [(r[1], r[3]) for r in rows] == [("T0120", "24"), ("T1110", "36")]
     assert "opportunity = 24 x max(0, $64.50 - $40.55) = $574.80" in rows[0][8]
     assert "opportunity = 36 x max(0, $80.00 - $100.00) = $0.00" in rows[1][8]
     # asks: T0120 min(80, max(42.5775, 64.50)) = 64.50; T1110 min(120, max(105, 80)) = 105
@@ -440,7 +440,7 @@ def test_what_if_raise_returns_only_the_partial_with_the_gain_in_cents(elm_manag
     assert "HX-Request" in response.headers["Vary"]
     # T0120: 49.00 x 1.10 = 53.90 -> 25 x 4.90 = 122.50; T1110: 77.00 -> 36 x 7 = 252.00
     assert whatif_total(response) == "$374.50 over 2"
-    assert "T0120: 25.00 × (min($53.90, office fee) − $49.00) = $122.50" in html_text(response)
+    assert "T0120: 25 × (min($53.90, office fee $80.00) − $49.00) = $122.50" in html_text(response)
 
 
 def test_what_if_rounds_the_raised_allowance_to_the_cent(elm_manager, elm):
@@ -467,7 +467,9 @@ def test_what_if_targets_win_over_the_raise_and_stop_at_the_office_fee(elm_manag
     # T2391 target 250 > U 200, so E' = 200: 12 x (200 - 120) = 960.00
     # total 282.00 + 252.00 + 960.00 = 1,494.00
     assert whatif_total(response) == "$1,494.00 over 3"
-    assert "T2391: 12.00 × (min($250.00, office fee) − $120.00) = $960.00" in html_text(response)
+    assert "T2391: 12 × (min($250.00, office fee $200.00) − $120.00) = $960.00" in html_text(
+        response
+    )
 
 
 @pytest.mark.parametrize(
@@ -513,11 +515,11 @@ def test_code_matrix_cells_show_allowed_and_percent_of_office_fee(elm_manager, e
     #   T0120 49/80 = 61.25% -> 61.3%; Bolt E = min(85, 80) = 80 -> 100%; 40.55/80 = 50.69%
     #   T2391 120/200 = 60%, 150/200 = 75%, not in Crest's schedule
     assert body_rows(table) == [
-        ["T1110", "Adult cleaning", "96.0", "$120.00", "$70.00 58.3%", "$90.00 75.0%"]
+        ["T1110", "Adult cleaning", "96", "$120.00", "$70.00 58.3%", "$90.00 75.0%"]
         + ["$100.00 83.3%"],
-        ["T0120", "Recall exam", "61.0", "$80.00", "$49.00 61.3%", "$85.00 100.0%"]
+        ["T0120", "Recall exam", "61", "$80.00", "$49.00 61.3%", "$85.00 100.0%"]
         + ["$40.55 50.7%"],
-        ["T2391", "Back filling, one surface", "24.0", "$200.00", "$120.00 60.0%"]
+        ["T2391", "Back filling, one surface", "24", "$200.00", "$120.00 60.0%"]
         + ["$150.00 75.0%", "not listed"],
     ]
     html = response.get_data(as_text=True)
@@ -588,7 +590,7 @@ def test_code_matrix_pages_fifty_codes_and_shows_all_on_request(app, client):
     assert "Page 2 of 2" in html_text(second)
     assert [r[0] for r in body_rows(tables(everything)[0])] == many.codes
     assert "Page 1 of" not in html_text(everything)
-    assert body_rows(tables(first)[0])[0][2:] == ["55.0", "$100.00", "$60.00 60.0%"] + [
+    assert body_rows(tables(first)[0])[0][2:] == ["55", "$100.00", "$60.00 60.0%"] + [
         "$70.00 70.0%"
     ]
 
@@ -935,7 +937,7 @@ def test_without_volumes_every_page_says_the_yearly_figures_mean_nothing_yet(app
     assert [r[2] for r in rows] == ["n/a", "n/a", "n/a"]
     # and the matrix has no code to rank by volume (the listed codes have none)
     matrix = client.get(f"/analysis/matrix?practice={partial.birch}&on={ON}")
-    assert [r[2] for r in body_rows(tables(matrix)[0])] == ["0.0"]
+    assert [r[2] for r in body_rows(tables(matrix)[0])] == ["0"]
 
 
 def test_single_contract_says_there_is_nothing_to_compare_with(client, partial):
@@ -967,8 +969,8 @@ def test_single_contract_says_there_is_nothing_to_compare_with(client, partial):
     rows = body_rows(tables(detail)[-1])
     # asks still use the minimum raise: min(80, 60 x 1.05) = 63.00; none without an office fee
     assert [(r[1], r[3], r[9]) for r in rows] == [
-        ("T0120", "24.00", "$63.00"),
-        ("T9110", "12.00", "-"),
+        ("T0120", "24", "$63.00"),
+        ("T9110", "12", "-"),
     ]
     assert "opportunity = $0.00 (no other contract lists this code)" in rows[0][8]
 
@@ -994,9 +996,7 @@ def test_missing_office_fees_and_schedules_are_flagged_and_percent_is_na(client,
     assert [row[5] for row in export[1:]] == ["", ""]
 
     matrix = client.get(f"/analysis/matrix?practice={partial.fir}&on={ON}")
-    assert body_rows(tables(matrix)[0]) == [
-        ["T0120", "", "12.0", "n/a", "not listed", "$50.00 n/a"]
-    ]
+    assert body_rows(tables(matrix)[0]) == [["T0120", "", "12", "n/a", "not listed", "$50.00 n/a"]]
     detail = client.get(f"/analysis/contracts/{partial.fir_future}?on={ON}")
     assert "This contract has no fee schedule effective on Nov 15, 2026 and no volume." in (
         html_text(detail)
