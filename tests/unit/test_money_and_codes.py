@@ -33,8 +33,13 @@ def test_parse_money_accepts_what_people_type(typed, expected):
 
 @pytest.mark.parametrize(
     ("typed", "message"),
-    [("", "Enter an amount."), ("-5", "cannot be negative"), ("12.345", "at most two decimals"),
-     ("abc", "is not an amount"), ("NaN", "is not an amount")],
+    [
+        ("", "Enter an amount."),
+        ("-5", "cannot be negative"),
+        ("12.345", "at most two decimals"),
+        ("abc", "is not an amount"),
+        ("NaN", "is not an amount"),
+    ],
 )
 def test_parse_money_refuses_bad_input_with_a_reason(typed, message):
     with pytest.raises(ValueError, match=message):
@@ -58,8 +63,16 @@ def test_cents_round_trip_exactly(cents):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(" t0120 ", "T0120"), ("1110", "T1110"), ("T2392A", "T2392A"), ("T12", None),
-     ("12345", None), ("", None), (None, None), ("0120", "T0120")],
+    [
+        (" t0120 ", "T0120"),
+        ("1110", "T1110"),
+        ("T2392A", "T2392A"),
+        ("T12", None),
+        ("12345", None),
+        ("", None),
+        (None, None),
+        ("0120", "T0120"),
+    ],
 )
 def test_codes_are_normalised_or_refused(raw, expected):
     assert normalise_code(raw, prefix="T") == expected
@@ -67,10 +80,20 @@ def test_codes_are_normalised_or_refused(raw, expected):
 
 @pytest.mark.parametrize(
     ("code", "expected"),
-    [("T0120", "Diagnostic"), ("T1110", "Preventive"), ("T2740", "Restorative"),
-     ("T3330", "Endodontics"), ("T4341", "Periodontics"), ("T5899", "Removable prosthetics"),
-     ("T5900", "Maxillofacial"), ("T6199", "Implants"), ("T6200", "Fixed prosthetics"),
-     ("T7140", "Oral surgery"), ("T8080", "Orthodontics"), ("T9944", "Adjunctive")],
+    [
+        ("T0120", "Diagnostic"),
+        ("T1110", "Preventive"),
+        ("T2740", "Restorative"),
+        ("T3330", "Endodontics"),
+        ("T4341", "Periodontics"),
+        ("T5899", "Removable prosthetics"),
+        ("T5900", "Maxillofacial"),
+        ("T6199", "Implants"),
+        ("T6200", "Fixed prosthetics"),
+        ("T7140", "Oral surgery"),
+        ("T8080", "Orthodontics"),
+        ("T9944", "Adjunctive"),
+    ],
 )
 def test_category_follows_the_number_ranges(code, expected):
     assert category(code) == expected
