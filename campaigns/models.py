@@ -1,5 +1,14 @@
 """Imports every model module so the metadata is complete (Alembic, tests, the shell)."""
 
 from .accounts.models import AuditEvent, LoginAttempt, Organization, Practice, User  # noqa: F401
-from .fees.models import CodeVolume, FeeLine, FeeSchedule, ProcedureCode  # noqa: F401
+from .fees.models import (  # noqa: F401
+    CarrierAlias,
+    CodeVolume,
+    FeeLine,
+    FeeSchedule,
+    ImportBatch,
+    MappingProfile,
+    ProcedureCode,
+)
+from .jobs.models import Job  # noqa: F401
 from .payers.models import Contact, Contract, Network, Payer, PricingRoute  # noqa: F401

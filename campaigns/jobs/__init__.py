@@ -1,0 +1,1 @@
+"""Background work rows (large imports, batch letters) run by the scheduler process."""
