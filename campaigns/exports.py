@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from flask import Response
 from openpyxl import Workbook
@@ -29,7 +31,15 @@ class Column:
     kind: str = "text"  # text | money | percent | count | date
 
 
+def _plain_number(value):
+    """Fractions (exact annualised volumes) become Decimals for files."""
+    if isinstance(value, Fraction):
+        return Decimal(value.numerator) / Decimal(value.denominator)
+    return value
+
+
 def _csv_value(value, kind: str) -> str:
+    value = _plain_number(value)
     if value is None:
         return ""
     if isinstance(value, Decimal):
@@ -57,7 +67,7 @@ def xlsx_response(
     """One sheet; money, percentages and counts stay numbers with a number format."""
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = title[:31]
+    sheet.title = sheet_title(title)
     sheet.append([safe_text(c.header) for c in columns])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
@@ -68,7 +78,7 @@ def xlsx_response(
         "date": "yyyy-mm-dd",
     }
     for row in rows:
-        sheet.append([safe_text(v) if isinstance(v, str) else v for v in row])
+        sheet.append([safe_text(v) if isinstance(v, str) else _plain_number(v) for v in row])
         for cell, column in zip(sheet[sheet.max_row], columns, strict=True):
             if column.kind in formats and cell.value is not None:
                 cell.number_format = formats[column.kind]
@@ -80,6 +90,31 @@ def xlsx_response(
         filename,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
+
+
+def sheet_title(title: str) -> str:
+    """A worksheet name Excel accepts: no []:*?/\\, at most 31 characters, not blank."""
+    cleaned = re.sub(r"[\[\]:*?/\\]", " ", title).strip().strip("'")[:31].strip()
+    return cleaned or "Sheet"
+
+
+def delimited_response(
+    filename: str,
+    rows: Iterable[Sequence[str]],
+    *,
+    delimiter: str = ",",
+    header: Sequence[str] | None = None,
+    mimetype: str = "text/csv; charset=utf-8",
+) -> Response:
+    """A plain delimited text file for another program's importer: CRLF line ends, no byte
+    order mark, text cells neutralised like every other export."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    if header is not None:
+        writer.writerow([safe_text(h) for h in header])
+    for row in rows:
+        writer.writerow([safe_text(str(v)) for v in row])
+    return _download(buffer.getvalue().encode("utf-8"), filename, mimetype)
 
 
 def _download(data: bytes, filename: str, mimetype: str) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
 
 CENT = Decimal("0.01")
 
@@ -45,10 +46,12 @@ def parse_money(text: str) -> Decimal:
     return value.quantize(CENT)
 
 
-def format_money(value: Decimal | int | None, *, cents: bool = False) -> str:
+def format_money(value: Decimal | Fraction | int | None, *, cents: bool = False) -> str:
     """'$1,234.50'; with cents=True the value is integer cents. None -> 'n/a'."""
     if value is None:
         return "n/a"
+    if isinstance(value, Fraction):
+        value = Decimal(value.numerator) / Decimal(value.denominator)
     amount = cents_to_decimal(value) if cents else round_cents(Decimal(value))
     sign = "-" if amount < 0 else ""
     return f"{sign}${abs(amount):,.2f}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,8 @@ def quantity(value) -> str:
     """A volume: up to two decimals, no trailing zeros ('36', '96.5', '1,212.33')."""
     if value is None:
         return "n/a"
+    if isinstance(value, Fraction):
+        value = Decimal(value.numerator) / Decimal(value.denominator)
     text = f"{Decimal(value).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 

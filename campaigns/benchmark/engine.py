@@ -11,15 +11,37 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 EIGHTY_PERCENT = Decimal("0.8")
 
 
-def round_cents(value: Decimal) -> Decimal:
-    """Half-up to the cent (the one rounding rule for money)."""
+NONE = Fraction(0)
+
+
+def round_cents(value: Decimal | Fraction) -> Decimal:
+    """Half-up to the cent (the one rounding rule for money), exactly, also for a Fraction."""
+    if isinstance(value, Fraction):
+        cents = value * 100
+        whole, rest = divmod(abs(cents.numerator), cents.denominator)
+        if 2 * rest >= cents.denominator:
+            whole += 1
+        return (Decimal(whole if cents >= 0 else -whole) / 100).quantize(CENT)
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def times(volume: Fraction | Decimal, amount: Decimal) -> Fraction:
+    """V x amount, exact: annualised volumes are Fractions (365 / 90 days has no end)."""
+    return Fraction(volume) * Fraction(amount)
+
+
+def to_decimal(value: Fraction | Decimal | None) -> Decimal | None:
+    """A Fraction as a Decimal (28 digits) for display and export; other values unchanged."""
+    if isinstance(value, Fraction):
+        return Decimal(value.numerator) / Decimal(value.denominator)
+    return value
 
 
 # ---- periods and volumes -------------------------------------------------------------------
@@ -46,12 +68,13 @@ class Period:
         return (self.end - self.start).days + 1
 
     @property
-    def annual_factor(self) -> Decimal:
-        """Whole calendar months x 12 / months; any other period x 365 / inclusive days."""
+    def annual_factor(self) -> Fraction:
+        """Whole calendar months x 12 / months; any other period x 365 / inclusive days;
+        a Fraction, so volumes stay exact until a money figure is rounded."""
         months = self.whole_months
         if months is not None:
-            return Decimal(12) / Decimal(months)
-        return Decimal(365) / Decimal(self.days)
+            return Fraction(12, months)
+        return Fraction(365, self.days)
 
     @property
     def shorter_than_a_year(self) -> bool:
@@ -106,7 +129,7 @@ class CodeResult:
     """One code of one contract, with every figure and its rounding done."""
 
     code: str
-    volume: Decimal  # annualised V, exact
+    volume: Fraction  # annualised V, exact
     office: Decimal | None  # U
     allowed: Decimal | None  # A
     effective: Decimal | None  # E = min(A, U) where U exists, else A
@@ -134,10 +157,10 @@ class ContractResult:
     codes: tuple[CodeResult, ...]  # ranked by opportunity, then code
     annual_allowed: Decimal
     annual_write_off: Decimal
-    ucr_numerator: Decimal  # sum V*E over codes with U, E and V > 0 (exact)
-    ucr_denominator: Decimal  # sum V*U over the same codes (exact)
+    ucr_numerator: Fraction  # sum V*E over codes with U, E and V > 0 (exact)
+    ucr_denominator: Fraction  # sum V*U over the same codes (exact)
     opportunity: Decimal
-    volume: Decimal
+    volume: Fraction
     rank: int = 0
 
     @property
@@ -157,7 +180,7 @@ class PracticeResult:
     contracts: tuple[ContractResult, ...]  # ranked
     codes_without_office_fee: tuple[str, ...]  # codes with volume but no office fee
     unrouted_payers: tuple[int, ...]  # payers with volume and no contract to price them
-    annual_factor: Decimal | None
+    annual_factor: Fraction | None
 
     @property
     def opportunity(self) -> Decimal:
@@ -172,12 +195,12 @@ class PracticeResult:
         return sum((c.annual_write_off for c in self.contracts), ZERO)
 
     @property
-    def ucr_numerator(self) -> Decimal:
-        return sum((c.ucr_numerator for c in self.contracts), ZERO)
+    def ucr_numerator(self) -> Fraction:
+        return sum((c.ucr_numerator for c in self.contracts), NONE)
 
     @property
-    def ucr_denominator(self) -> Decimal:
-        return sum((c.ucr_denominator for c in self.contracts), ZERO)
+    def ucr_denominator(self) -> Fraction:
+        return sum((c.ucr_denominator for c in self.contracts), NONE)
 
     @property
     def weighted_pct_of_ucr(self) -> Decimal | None:
@@ -192,10 +215,12 @@ class PracticeResult:
         return tuple(c for c in self.contracts if not c.has_schedule)
 
 
-def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
+def ratio(numerator: Decimal | Fraction, denominator: Decimal | Fraction) -> Decimal | None:
     """numerator / denominator, or None ('n/a') when the denominator is empty."""
     if not denominator:
         return None
+    if isinstance(numerator, Fraction) or isinstance(denominator, Fraction):
+        return to_decimal(Fraction(numerator) / Fraction(denominator))
     return numerator / denominator
 
 
@@ -238,16 +263,16 @@ def suggested_ask(
     return ask if ask > effective else None
 
 
-def contract_volumes(practice: PracticeInput) -> dict[int, dict[str, Decimal]]:
+def contract_volumes(practice: PracticeInput) -> dict[int, dict[str, Fraction]]:
     """Annualised volume per contract and code, added up through the pricing routes."""
-    factor = practice.period.annual_factor if practice.period else ZERO
-    result: dict[int, dict[str, Decimal]] = {c.contract_id: {} for c in practice.contracts}
+    factor = practice.period.annual_factor if practice.period else NONE
+    result: dict[int, dict[str, Fraction]] = {c.contract_id: {} for c in practice.contracts}
     for (payer_id, code), count in practice.counts.items():
         contract_id = practice.routes.get(payer_id)
         if contract_id is None or contract_id not in result or not count:
             continue
         per_code = result[contract_id]
-        per_code[code] = per_code.get(code, ZERO) + Decimal(count) * factor
+        per_code[code] = per_code.get(code, NONE) + count * factor
     return result
 
 
@@ -273,7 +298,7 @@ def analyse_practice(practice: PracticeInput) -> PracticeResult:
         codes = set(contract.allowed) | set(volumes[cid])
         rows = []
         for code in codes:
-            volume = volumes[cid].get(code, ZERO)
+            volume = volumes[cid].get(code, NONE)
             u = office.get(code)
             a = contract.allowed.get(code)
             e = effective[cid].get(code)
@@ -288,13 +313,15 @@ def analyse_practice(practice: PracticeInput) -> PracticeResult:
                     allowed=a,
                     effective=e,
                     office_below_allowance=a is not None and u is not None and a > u,
-                    annual_allowed=round_cents(volume * e) if e is not None else None,
+                    annual_allowed=round_cents(times(volume, e)) if e is not None else None,
                     annual_write_off=(
-                        round_cents(volume * (u - e)) if (u is not None and e is not None) else None
+                        round_cents(times(volume, u - e))
+                        if (u is not None and e is not None)
+                        else None
                     ),
                     peer=m,
                     gap=gap,
-                    opportunity=round_cents(volume * gap) if gap is not None else ZERO,
+                    opportunity=round_cents(times(volume, gap)) if gap is not None else ZERO,
                     suggested_ask=suggested_ask(
                         e, u, m, practice.benchmark.get(code), practice.min_raise
                     ),
@@ -327,11 +354,11 @@ def _contract_result(
 ) -> ContractResult:
     opportunity = sum((r.opportunity for r in rows), ZERO)
     ranked = mark_eighty(rank_codes(rows), opportunity)
-    numerator = denominator = ZERO
+    numerator = denominator = NONE
     for r in rows:
         if r.office is not None and r.effective is not None and r.volume > 0:
-            numerator += r.volume * r.effective
-            denominator += r.volume * r.office
+            numerator += times(r.volume, r.effective)
+            denominator += times(r.volume, r.office)
     return ContractResult(
         contract_id=contract.contract_id,
         name=contract.name,
@@ -345,7 +372,7 @@ def _contract_result(
         ucr_numerator=numerator,
         ucr_denominator=denominator,
         opportunity=opportunity,
-        volume=sum((r.volume for r in rows), ZERO),
+        volume=sum((r.volume for r in rows), NONE),
     )
 
 
@@ -412,8 +439,8 @@ class GroupResult:
     @property
     def weighted_pct_of_ucr(self) -> Decimal | None:
         return ratio(
-            sum((p.ucr_numerator for p in self.practices), ZERO),
-            sum((p.ucr_denominator for p in self.practices), ZERO),
+            sum((p.ucr_numerator for p in self.practices), NONE),
+            sum((p.ucr_denominator for p in self.practices), NONE),
         )
 
 
@@ -452,14 +479,18 @@ class FrozenCode:
     """A code's volume V and effective allowed E, frozen when the campaign was submitted."""
 
     code: str
-    volume: Decimal
+    volume: Fraction | Decimal
     effective: Decimal
 
 
 def asked_value(frozen: Iterable[FrozenCode], asks: Mapping[str, Decimal]) -> Decimal:
     """sum V*(ask - E) over the target codes, each term rounded to the cent."""
     return sum(
-        (round_cents(f.volume * (asks[f.code] - f.effective)) for f in frozen if f.code in asks),
+        (
+            round_cents(times(f.volume, asks[f.code] - f.effective))
+            for f in frozen
+            if f.code in asks
+        ),
         ZERO,
     )
 
@@ -471,7 +502,7 @@ def realised_gain(frozen: Iterable[FrozenCode], new_amounts: Mapping[str, Decima
     of the baseline, so this only happens for hand-built inputs)."""
     return sum(
         (
-            round_cents(f.volume * (new_amounts.get(f.code, f.effective) - f.effective))
+            round_cents(times(f.volume, new_amounts.get(f.code, f.effective) - f.effective))
             for f in frozen
         ),
         ZERO,
@@ -481,7 +512,7 @@ def realised_gain(frozen: Iterable[FrozenCode], new_amounts: Mapping[str, Decima
 @dataclass(frozen=True)
 class WhatIfRow:
     code: str
-    volume: Decimal
+    volume: Fraction
     office: Decimal | None
     effective: Decimal
     new_allowed: Decimal
@@ -529,7 +560,7 @@ def what_if(
                 r.effective,
                 new_allowed,
                 new_effective,
-                round_cents(r.volume * (new_effective - r.effective)),
+                round_cents(times(r.volume, new_effective - r.effective)),
             )
         )
     return WhatIf(tuple(rows))
@@ -552,9 +583,14 @@ def _exact_money(value: Decimal | None) -> str:
     return f"${value.normalize():,f}"
 
 
-def _volume(value: Decimal) -> str:
-    text = f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):f}".rstrip("0").rstrip(".")
-    return text or "0"
+def _volume(value: Fraction | Decimal) -> str:
+    """V for a formula: whole or up to two decimals; a repeating one also as its fraction."""
+    exact = Fraction(value)
+    shown = to_decimal(exact).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    text = f"{shown:f}".rstrip("0").rstrip(".") or "0"
+    if Fraction(shown) != exact:
+        text += f" (= {exact.numerator}/{exact.denominator})"
+    return text
 
 
 def explain(row: CodeResult, figure: str) -> str:

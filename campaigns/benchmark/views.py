@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 from flask import abort, request, url_for
 from flask_login import current_user
@@ -202,12 +203,12 @@ def _matrix_data(analysis: Analysis, only_category: str | None) -> dict:
             analysis.contracts[c.contract_id].network_name,
         )
     )
-    volume: dict[str, Decimal] = {}
+    volume: dict[str, Fraction] = {}
     cells: dict[tuple[str, int], engine.CodeResult] = {}
     for contract in columns:
         for row in contract.codes:
             cells[(row.code, contract.contract_id)] = row
-            volume[row.code] = volume.get(row.code, Decimal(0)) + row.volume
+            volume[row.code] = volume.get(row.code, engine.NONE) + row.volume
     codes = sorted(volume, key=lambda code: (-volume[code], code))
     if only_category:
         codes = [code for code in codes if category(code) == only_category]
