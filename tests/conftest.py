@@ -51,7 +51,8 @@ def require(available: bool, what: str) -> None:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark by folder; keep pure/browser tests to one run and postgres tests to PostgreSQL."""
+    """Mark by folder; keep pure/browser tests to one run, and postgres and sqlite tests to
+    their own database (deselected elsewhere, never skipped)."""
     selected, deselected = [], []
     for item in items:
         path = Path(str(item.fspath))
@@ -60,8 +61,10 @@ def pytest_collection_modifyitems(config, items):
         if TESTS / "browser" in path.parents:
             item.add_marker(pytest.mark.browser)
         once = item.get_closest_marker("pure") or item.get_closest_marker("browser")
-        if (once and not RUN_ONCE_HERE) or (
-            item.get_closest_marker("postgres") and not IS_POSTGRES
+        if (
+            (once and not RUN_ONCE_HERE)
+            or (item.get_closest_marker("postgres") and not IS_POSTGRES)
+            or (item.get_closest_marker("sqlite") and not IS_SQLITE)
         ):
             deselected.append(item)
         else:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from campaigns.config import ROOT
 from campaigns.extensions import db
 from campaigns.fees.models import FeeLine
-from tests.conftest import IS_SQLITE, html_text, login
+from tests.conftest import html_text, login
 from tests.factories import PASSWORD
 from tests.web.test_access_matrix import cases, snapshot
 
@@ -255,7 +255,7 @@ def test_healthz_answers_ok_without_signing_in(client):
 # ---- the database ---------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not IS_SQLITE, reason="SQLite connection settings")
+@pytest.mark.sqlite
 def test_every_sqlite_connection_has_wal_foreign_keys_and_busy_timeout(app):
     with app.app_context():
         db.engine.dispose()  # the two connections below are new ones
