@@ -27,11 +27,20 @@ instance/secret_key:
 	mkdir -p instance
 	umask 077 && $(PY) -c "import secrets; print(secrets.token_hex(32))" > $@
 
+# `make run`: the web server and the scheduler as two processes, as in production (DESIGN.md).
+# gunicorn has no reloader, so nothing starts a second scheduler. The shell below starts both in
+# the background and waits; Ctrl-C (INT), TERM, or either process exiting stops the other too.
+# Background jobs of a non-interactive shell ignore SIGINT, hence the trap sends TERM to both.
 run: $(RUNTIME) instance/secret_key
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
-	@echo "Fee Campaigns on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
-	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - app:app
+	@echo "Fee Campaigns on http://$(HOST):$(PORT) with its scheduler  (Ctrl-C stops both)"
+	@$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - \
+		app:app & web=$$!; \
+	$(FLASK) scheduler & scheduler=$$!; \
+	trap 'kill -TERM $$web $$scheduler 2>/dev/null' INT TERM; \
+	while kill -0 $$web 2>/dev/null && kill -0 $$scheduler 2>/dev/null; do sleep 1; done; \
+	kill -TERM $$web $$scheduler 2>/dev/null; wait
 
 test: $(DEV)
 	$(PY) -m pytest $(PYTEST_ARGS)

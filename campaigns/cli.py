@@ -1,4 +1,4 @@
-"""Command-line commands: `flask seed-demo`, `flask create-user`."""
+"""Command-line commands: `flask seed-demo`, `flask create-user`, `flask scheduler`."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ from datetime import date
 import click
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from .accounts.models import Organization, Role
 from .accounts.services import ServiceError, create_user, password_problem
 from .extensions import db
+from .fees.opendental_cli import register as register_opendental
 
 
 def init_cli(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(scheduler_command)
+    register_opendental(app)  # flask import-opendental
 
 
 @click.command("seed-demo")
@@ -94,3 +97,20 @@ def create_user_command(
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"Created {user.role.value} {user.email} in '{org.name}'.")
+
+
+@click.command("scheduler")
+@click.option(
+    "--once", is_flag=True, help="Run every task once (if no other scheduler works) and exit."
+)
+@with_appcontext
+def scheduler_command(once: bool) -> None:
+    """Run the scheduler process: background jobs (and later reminders), one per installation.
+
+    Start it beside the web server (`make run` does). A second one waits idle and takes over
+    when the first stops. Ctrl-C or SIGTERM stops it.
+    """
+    from .scheduler import configure_logging, run_scheduler
+
+    configure_logging()
+    run_scheduler(current_app._get_current_object(), once=once)  # type: ignore[attr-defined]

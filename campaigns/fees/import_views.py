@@ -259,7 +259,8 @@ def import_undo(batch_id: int):
 def imports():
     page = max(1, request.args.get("page", 1, type=int))
     stmt = scoped(ImportBatch).order_by(ImportBatch.created_at.desc(), ImportBatch.id.desc())
-    total = db.session.scalar(stmt.with_only_columns(sa.func.count(ImportBatch.id)))
+    # without the ORDER BY: PostgreSQL refuses ordering a count by a column it does not group
+    total = db.session.scalar(stmt.with_only_columns(sa.func.count(ImportBatch.id)).order_by(None))
     rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
     return render_page(
         "fees/imports.html",

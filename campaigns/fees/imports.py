@@ -5,6 +5,8 @@ blob that confirm, cancel or a day's age deletes."""
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -105,9 +107,13 @@ def start_import(
             "file",
         )
     try:
-        detect_format(name, data)
+        found = detect_format(name, data)
     except UnreadableFile as exc:
         raise ServiceError(str(exc), "file") from None
+    if found == "xlsx" and not _has_workbook(data):
+        raise ServiceError(
+            f"{name} is not an Excel workbook. Upload a CSV, Excel (.xlsx) or PDF file.", "file"
+        )
     if kind == ImportKind.CONTRACT and contract is None:
         raise ServiceError("Choose the contract this schedule belongs to.", "contract_id")
     options = ImportOptions(effective_from=now.date())
@@ -129,6 +135,16 @@ def start_import(
     db.session.add(batch)
     db.session.flush()
     return batch
+
+
+def _has_workbook(data: bytes) -> bool:
+    """Whether a zip upload has Excel parts; a Word or other Office zip has none. A damaged zip
+    counts as a workbook here: the preview says what is wrong with it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return any(name.startswith("xl/") for name in archive.namelist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError):
+        return True
 
 
 def _profile_source(batch: ImportBatch, options: ImportOptions, preview: ImportPreview | None):
@@ -158,10 +174,12 @@ def make_preview(batch: ImportBatch, options: ImportOptions) -> PreviewResult:
     the same source (the contract, or a PMS layout with the same header) is applied."""
     if batch.data is None:
         return PreviewResult(None, "This upload is no longer available; upload the file again.")
+    not_found: ColumnsNotFound | None = None
     try:
         preview = _parse(batch, options)
     except ColumnsNotFound as exc:
-        return PreviewResult(None, str(exc), sample=[list(r) for r in exc.sample])
+        # a header nobody could recognise is exactly what a contract's saved mapping is for
+        preview, not_found = None, exc
     except UnreadableFile as exc:
         return PreviewResult(None, str(exc))
     applied = False
@@ -174,17 +192,26 @@ def make_preview(batch: ImportBatch, options: ImportOptions) -> PreviewResult:
             )
         )
         saved = profile.settings if profile else None
-        if saved and saved.get("header") == preview.header and saved.get("mapping"):
+        if (
+            saved
+            and saved.get("mapping")
+            and (preview is None or saved.get("header") == preview.header)
+        ):
             trial = ImportOptions.from_json({**options.to_json(), **saved["options"]})
             try:
-                preview = _parse(batch, trial)
+                mapped = _parse(batch, trial)
             except UnreadableFile:
                 pass  # the saved mapping no longer fits; keep the detected one
             else:
-                options.mapping, options.amounts = trial.mapping, trial.amounts
-                options.prefix, options.decimal_comma = trial.prefix, trial.decimal_comma
-                options.duplicates = trial.duplicates
-                applied = True
+                if mapped.header == saved.get("header"):  # the same layout as last time
+                    preview = mapped
+                    options.mapping, options.amounts = trial.mapping, trial.amounts
+                    options.prefix, options.decimal_comma = trial.prefix, trial.decimal_comma
+                    options.duplicates = trial.duplicates
+                    applied = True
+    if preview is None:  # no saved mapping fits either: the user maps the columns by hand
+        sample = [list(row) for row in not_found.sample] if not_found else []
+        return PreviewResult(None, str(not_found), sample=sample)
     if not options.mapping:  # show the detected columns as the user's starting point
         options.mapping = {role: index for role, index in preview.columns.items() if role in ROLES}
         if batch.kind == ImportKind.BENCHMARK:
@@ -271,6 +298,8 @@ def confirm_schedule(
     """Write one new schedule version (or one per benchmark column) in this transaction."""
     if batch.kind == ImportKind.VOLUMES:
         raise ValueError("volumes are confirmed by confirm_volumes")
+    if batch.status != ImportStatus.UPLOADED:  # a second click; a race is caught by _claim
+        raise ServiceError(f"This import was already {batch.status.value}; nothing changed.")
     if options.duplicates not in DUPLICATE_RULES:
         raise ServiceError("Choose how to treat duplicate codes.", "duplicates")
     if options.effective_from is None:

@@ -50,3 +50,16 @@ class Job(OrgOwned, Timestamped, db.Model):
         if not self.progress_total:
             return 0
         return min(99, self.progress_done * 100 // self.progress_total)
+
+
+class SchedulerLease(db.Model):
+    """Who may run the scheduler's work on SQLite: the holder renews `expires_at`; another
+    process takes over once it has passed. (PostgreSQL uses an advisory lock instead.)
+    Not organisation-owned: it belongs to the installation."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(120))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -288,6 +288,8 @@ def parse_amount(text: str, decimal_comma: bool = False) -> tuple[int | None, st
         raise RowProblem(f"'{shown}' is not an amount") from None
     if negative and value != 0:
         raise RowProblem(f"negative amount '{shown}'")
+    if value > MAX_CENTS / 100:  # before quantize, which fails on numbers of 28+ digits
+        raise RowProblem(f"'{shown}' is over $100,000")
     if value != value.quantize(CENT):
         raise RowProblem(f"'{shown}' has more than two decimals")
     cents = int(value.quantize(CENT) * 100)
