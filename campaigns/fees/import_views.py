@@ -19,11 +19,15 @@ from ..web import redirect_to, render_page
 from . import bp
 from .imports import (
     DUPLICATE_RULES,
+    INLINE_AGGREGATE_BYTES,
     ROLES,
     ImportOptions,
     cancel_import,
     confirm_schedule,
+    confirm_volumes,
+    count_volumes,
     make_preview,
+    match_carriers,
     start_import,
     undo_import,
     undo_references,
@@ -92,6 +96,8 @@ def import_new():
                 db.session.rollback()
                 errors[exc.field or "file"] = str(exc)
             else:
+                if kind == ImportKind.VOLUMES:
+                    count_volumes(batch, current_user.id, _inline_limit())
                 db.session.commit()
                 return redirect_to(url_for("fees.import_preview", batch_id=batch.id))
     return render_page(
@@ -103,6 +109,10 @@ def import_new():
         form=request.form,
         status=422 if errors else 200,
     )
+
+
+def _inline_limit() -> int:
+    return current_app.config.get("VOLUME_INLINE_BYTES", INLINE_AGGREGATE_BYTES)
 
 
 def _options_from_form(batch: ImportBatch) -> tuple[ImportOptions, dict[str, str]]:
@@ -150,9 +160,82 @@ def _batch_contract(batch: ImportBatch, options: ImportOptions) -> Contract | No
     return contract
 
 
+def _volumes_page(
+    batch: ImportBatch,
+    options: ImportOptions,
+    errors: dict[str, str],
+    status: int = 200,
+    chosen: dict | None = None,
+):
+    """The code-mix preview: the counts (or the progress of counting), the carriers to match
+    to payers, and the period when the file has no dates."""
+    from ..jobs.models import Job
+    from ..payers.models import Payer
+
+    summary = batch.summary or {}
+    aggregate = summary.get("aggregate")
+    job = None
+    if aggregate is None and summary.get("job_id"):
+        job = db.session.get(Job, summary["job_id"])
+    carriers = [c for c, _n in aggregate["carriers"]] if aggregate else []
+    suggested = match_carriers(batch.organization_id, carriers) if aggregate else {}
+    payers = db.session.scalars(
+        scoped(Payer).where(Payer.archived_at.is_(None)).order_by(Payer.name)
+    ).all()
+    header = aggregate["header"] if aggregate else []
+    columns = [(i, name or f"column {i + 1}") for i, name in enumerate(header)]
+    undated = bool(aggregate) and any(m is None for _c, _code, m, _n in aggregate["counts"])
+    by_code: dict[str, int] = {}
+    for _carrier, code, _month, count in (aggregate or {}).get("counts", []):
+        by_code[code] = by_code.get(code, 0) + count
+    top_codes = sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0]))[:PER_PAGE]
+    return render_page(
+        "fees/import_preview.html",
+        "fees/_import_volumes.html",
+        batch=batch,
+        options=options,
+        aggregate=aggregate,
+        job=job,
+        carriers=aggregate["carriers"] if aggregate else [],
+        suggested=suggested,
+        chosen=chosen or {},
+        payers=payers,
+        columns=columns,
+        undated=undated,
+        top_codes=top_codes,
+        code_count=len(by_code),
+        errors=errors,
+        role_labels=ROLE_LABELS,
+        kind_label=KIND_LABELS[batch.kind],
+        count_error=summary.get("aggregate_error"),
+        form=request.form,
+        status=status,
+    )
+
+
+@bp.route("/imports/<int:batch_id>/progress")
+@roles(*READ)
+def import_progress(batch_id: int):
+    """Polled by the page while the scheduler process counts a large file."""
+    from ..jobs.models import Job, JobStatus
+
+    batch = get_or_404(ImportBatch, batch_id)
+    job_id = (batch.summary or {}).get("job_id")
+    job = db.session.get(Job, job_id) if job_id else None
+    if job is None or job.organization_id != batch.organization_id:
+        abort(404)
+    if job.status in (JobStatus.DONE, JobStatus.FAILED):
+        if job.status == JobStatus.FAILED:
+            flash(f"The file could not be counted: {job.message}", "error")
+        return redirect_to(url_for("fees.import_preview", batch_id=batch.id))
+    return render_page("fees/_import_progress.html", batch=batch, job=job)
+
+
 def _preview_page(
     batch: ImportBatch, options: ImportOptions, errors: dict[str, str], status: int = 200
 ):
+    if batch.kind == ImportKind.VOLUMES:
+        return _volumes_page(batch, options, errors, status)
     result = make_preview(batch, options) if batch.status == ImportStatus.UPLOADED else None
     columns: list[tuple[int, str]] = []
     if result and result.preview is not None:
@@ -200,6 +283,15 @@ def import_update(batch_id: int):
     _batch_contract(batch, options)
     if batch.status == ImportStatus.UPLOADED:
         batch.options = options.to_json()
+        if batch.kind == ImportKind.VOLUMES and not errors:
+            if batch.data is None:
+                errors["mapping"] = (
+                    "The file was deleted once counted (it may hold patient "
+                    "columns); upload it again to choose other columns."
+                )
+            else:
+                batch.summary = {}
+                count_volumes(batch, current_user.id, _inline_limit())
         db.session.commit()
     return _preview_page(batch, options, errors, status=422 if errors else 200)
 
@@ -210,6 +302,8 @@ def import_confirm(batch_id: int):
     batch = get_or_404(ImportBatch, batch_id)
     options, errors = _options_from_form(batch)
     contract = _batch_contract(batch, options)
+    if batch.kind == ImportKind.VOLUMES:
+        return _confirm_volumes(batch, options, errors)
     if not errors:
         try:
             schedules = confirm_schedule(current_user, batch, options, contract, utcnow())
@@ -222,6 +316,49 @@ def import_confirm(batch_id: int):
             flash(f"Imported {batch.summary['codes']} codes from {batch.filename}.", "success")
             return redirect_to(url_for("fees.schedule", schedule_id=schedules[0].id))
     return _preview_page(batch, options, errors, status=422)
+
+
+def _confirm_volumes(batch: ImportBatch, options: ImportOptions, errors: dict[str, str]):
+    aggregate = (batch.summary or {}).get("aggregate") or {}
+    chosen: dict[str | None, int | None] = {}
+    for index, (carrier, _count) in enumerate(aggregate.get("carriers", [])):
+        raw = request.form.get(f"carrier-{index}", "")
+        if raw == "skip":
+            chosen[carrier] = None
+        elif raw.isdigit():
+            chosen[carrier] = int(raw)
+    period = None
+    start, end = request.form.get("period_start", ""), request.form.get("period_end", "")
+    if start or end:
+        try:
+            period = (date.fromisoformat(start), date.fromisoformat(end))
+        except ValueError:
+            errors["period"] = "Enter the first and the last day the file covers."
+    if not errors:
+        try:
+            summary = confirm_volumes(current_user, batch, chosen, period, utcnow())
+        except ServiceError as exc:
+            db.session.rollback()
+            batch = get_or_404(ImportBatch, batch.id)
+            errors[exc.field or "confirm"] = str(exc)
+        else:
+            db.session.commit()
+            flash(
+                f"Imported {summary['procedures']} procedures over {summary['codes']} codes "
+                f"from {batch.filename}.",
+                "success",
+            )
+            return redirect_to(url_for("fees.imports"))
+    return _volumes_page(
+        batch,
+        options,
+        errors,
+        status=422,
+        chosen={
+            i: request.form.get(f"carrier-{i}", "")
+            for i in range(len(aggregate.get("carriers", [])))
+        },
+    )
 
 
 @bp.route("/imports/<int:batch_id>/cancel", methods=["POST"])

@@ -440,3 +440,206 @@ def expire_uploads(now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return stale.rowcount
+
+
+# ---- code volumes --------------------------------------------------------------------------
+
+INLINE_AGGREGATE_BYTES = 2 * 1024 * 1024  # larger files are counted by the scheduler process
+
+
+def aggregate_batch(batch: ImportBatch, progress=None, keep_file: bool = False) -> dict:
+    """Count an uploaded volumes file into batch.summary["aggregate"] (the one aggregation,
+    run inline for small files and by the background job for large ones). A procedure-level
+    file, where patient columns live, is deleted as soon as it is counted."""
+    from .importers.volumes import aggregate_volumes
+
+    if batch.data is None:
+        raise UnreadableFile("The uploaded file is no longer there; upload it again.")
+    options = ImportOptions.from_json(batch.options)
+    aggregate = aggregate_volumes(
+        batch.data,
+        batch.filename,
+        mapping=options.parser_mapping(),
+        prefix=options.prefix,
+        sheet=options.sheet,
+        header_row=options.header_row,
+        decimal_comma=options.decimal_comma,
+        progress=progress,
+    )
+    summary = aggregate.as_json()
+    if aggregate.per_procedure and not keep_file:
+        batch.data = None
+        summary["file_deleted"] = True
+    batch.summary = {**(batch.summary or {}), "aggregate": summary}
+    batch.summary.pop("aggregate_error", None)
+    return summary
+
+
+def count_volumes(batch: ImportBatch, user_id: int | None, inline_limit: int) -> None:
+    """Count a volumes upload now when it is small, else queue it for the scheduler process
+    (the page polls the job and shows its progress)."""
+    from ..jobs.runner import enqueue
+
+    if (batch.size or 0) <= inline_limit:
+        try:
+            aggregate_batch(batch)
+        except UnreadableFile as exc:
+            batch.summary = {**(batch.summary or {}), "aggregate_error": str(exc)}
+        return
+    job = enqueue(batch.organization_id, "aggregate_volumes", {"batch_id": batch.id}, user_id)
+    batch.summary = {**(batch.summary or {}), "job_id": job.id}
+
+
+def match_carriers(organization_id: int, carriers: list[str | None]) -> dict[str | None, int]:
+    """Carrier name -> payer id, from the aliases the user confirmed before, else an exact
+    (case-insensitive) payer name."""
+    from ..payers.models import Payer
+    from .models import CarrierAlias
+
+    aliases = dict(
+        db.session.execute(
+            sa.select(CarrierAlias.name, CarrierAlias.payer_id).where(
+                CarrierAlias.organization_id == organization_id
+            )
+        ).all()
+    )
+    payers = {
+        name.strip().lower(): pid
+        for pid, name in db.session.execute(
+            sa.select(Payer.id, Payer.name).where(
+                Payer.organization_id == organization_id, Payer.archived_at.is_(None)
+            )
+        ).all()
+    }
+    found: dict[str | None, int] = {}
+    for carrier in carriers:
+        key = (carrier or "").strip().lower()
+        if key and key in aliases:
+            found[carrier] = aliases[key]
+        elif key and key in payers:
+            found[carrier] = payers[key]
+    return found
+
+
+def _month_end(first: date) -> date:
+    return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def confirm_volumes(
+    user: User,
+    batch: ImportBatch,
+    carrier_payers: dict[str | None, int | None],
+    period: tuple[date, date] | None,
+    now: datetime,
+) -> dict:
+    """Write the counted volumes: one row per payer, code and month (or the user's period when
+    the file has no dates); a newer import replaces older rows of the same practice and payer
+    whose period overlaps (DOMAIN.md). `carrier_payers` maps each carrier to a payer id, or
+    None to leave that carrier out; a file without a carrier column uses the key None."""
+    from ..payers.models import Payer
+    from .models import CarrierAlias, CodeVolume
+
+    if batch.status != ImportStatus.UPLOADED:
+        raise ServiceError(f"This import was already {batch.status.value}; nothing changed.")
+    data = (batch.summary or {}).get("aggregate")
+    if not data:
+        raise ServiceError("The file has not been counted yet; wait for the progress bar.")
+    valid_payers = set(
+        db.session.scalars(
+            sa.select(Payer.id).where(Payer.organization_id == batch.organization_id)
+        )
+    )
+    for payer_id in carrier_payers.values():
+        if payer_id is not None and payer_id not in valid_payers:
+            raise ServiceError("Choose payers of your organisation.", "carriers")
+    carriers = [c for c, _n in data["carriers"]]
+    unmatched = [c for c in carriers if c not in carrier_payers]
+    if unmatched:
+        names = ", ".join(repr(c) if c else "(no carrier)" for c in unmatched[:5])
+        raise ServiceError(f"Choose a payer, or 'leave out', for: {names}.", "carriers")
+    if any(month is None for _c, _code, month, _n in data["counts"]):
+        if period is None:
+            raise ServiceError("The file has no dates: enter the period it covers.", "period")
+        if period[0] > period[1]:
+            raise ServiceError("The period ends before it starts.", "period")
+    _claim(batch, ImportStatus.CONFIRMED)
+    rows: dict[tuple[int, str, date, date], int] = {}
+    for carrier, code, month, count in data["counts"]:
+        payer_id = carrier_payers.get(carrier)
+        if payer_id is None or not count:
+            continue
+        if month is None:
+            start, end = period
+        else:
+            start = date.fromisoformat(month)
+            end = _month_end(start)
+        key = (payer_id, code, start, end)
+        rows[key] = rows.get(key, 0) + count
+    if not rows:
+        raise ServiceError("Nothing to import: every carrier is left out or no row counted.")
+    replaced = 0
+    for payer_id in {k[0] for k in rows}:
+        starts = [k[2] for k in rows if k[0] == payer_id]
+        ends = [k[3] for k in rows if k[0] == payer_id]
+        replaced += db.session.execute(
+            sa.delete(CodeVolume).where(
+                CodeVolume.practice_id == batch.practice_id,
+                CodeVolume.payer_id == payer_id,
+                CodeVolume.period_start <= max(ends),
+                CodeVolume.period_end >= min(starts),
+            )
+        ).rowcount
+    db.session.execute(
+        sa.insert(CodeVolume),
+        [
+            {
+                "organization_id": batch.organization_id,
+                "practice_id": batch.practice_id,
+                "payer_id": payer_id,
+                "code": code,
+                "period_start": start,
+                "period_end": end,
+                "count": count,
+                "import_batch_id": batch.id,
+            }
+            for (payer_id, code, start, end), count in sorted(rows.items())
+        ],
+    )
+    aliases = {
+        a.name: a
+        for a in db.session.scalars(
+            sa.select(CarrierAlias).where(CarrierAlias.organization_id == batch.organization_id)
+        )
+    }
+    for carrier, payer_id in carrier_payers.items():
+        key = (carrier or "").strip().lower()[:200]
+        if not key or payer_id is None:
+            continue
+        if key in aliases:
+            aliases[key].payer_id = payer_id
+        else:
+            db.session.add(
+                CarrierAlias(organization_id=batch.organization_id, name=key, payer_id=payer_id)
+            )
+    codes = {k[1] for k in rows}
+    new_codes = _store_descriptions(batch.organization_id, data.get("descriptions") or {}, codes)
+    batch.summary = {
+        **batch.summary,
+        "codes": len(codes),
+        "rows": len(rows),
+        "procedures": sum(rows.values()),
+        "replaced": replaced,
+        "new_codes": new_codes,
+    }
+    batch.data = None
+    batch.confirmed_at = now
+    audit.record(
+        user,
+        "imported",
+        batch,
+        summary=(
+            f"code volumes from {batch.filename}: {sum(rows.values())} procedures, "
+            f"{len(codes)} codes, replaced {replaced} older rows"
+        ),
+    )
+    return batch.summary

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from ..codes import DEFAULT_PREFIX
 from ..extensions import db
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ def aggregate_volumes_job(job: Job, ctx: JobContext) -> dict[str, Any]:
     mapped again. Nothing is written to the volumes: that is the user's confirm.
     """
     from ..fees.importers import UnreadableFile
-    from ..fees.importers.volumes import aggregate_volumes
+    from ..fees.imports import aggregate_batch
     from ..fees.models import ImportBatch, ImportKind, ImportStatus
 
     batch_id = job.payload.get("batch_id")
@@ -74,23 +73,8 @@ def aggregate_volumes_job(job: Job, ctx: JobContext) -> dict[str, Any]:
         raise JobFailed("The upload to read is no longer there.")
     if batch.status != ImportStatus.UPLOADED or batch.data is None:
         raise JobFailed("The uploaded file is no longer there; upload it again.")
-    options = batch.options or {}
     try:
-        aggregate = aggregate_volumes(
-            batch.data,
-            batch.filename,
-            mapping=options.get("mapping") or None,
-            prefix=options.get("prefix") or DEFAULT_PREFIX,
-            sheet=options.get("sheet"),
-            header_row=options.get("header_row"),
-            decimal_comma=options.get("decimal_comma"),
-            progress=ctx.progress,
-        )
+        aggregate_batch(batch, progress=ctx.progress, keep_file=bool(job.payload.get("keep_file")))
     except UnreadableFile as problem:
         raise JobFailed(problem.message) from None
-    summary = aggregate.as_json()
-    if aggregate.per_procedure and not job.payload.get("keep_file"):
-        batch.data = None
-        summary["file_deleted"] = True
-    batch.summary = {**(batch.summary or {}), "aggregate": summary}
     return {"batch_id": batch.id}
