@@ -48,7 +48,12 @@ class Config:
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.PERMANENT_SESSION_LIFETIME = timedelta(days=7)
         self.PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a method name, not a secret
-        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 64 * 1024 * 1024))
+        # Code-mix files up to this size are counted in the request; larger ones in the
+        # scheduler process, with a progress bar.
+        self.VOLUME_INLINE_BYTES = int(os.environ.get("VOLUME_INLINE_BYTES", 2 * 1024 * 1024))
+        # PostgreSQL advisory lock key of the single scheduler (one per database).
+        self.SCHEDULER_LOCK_KEY = os.environ.get("SCHEDULER_LOCK_KEY", "")
         self.SMTP_HOST = os.environ.get("SMTP_HOST", "")
         self.SMTP_PORT = int(os.environ.get("SMTP_PORT", "587"))
         self.SMTP_USER = os.environ.get("SMTP_USER", "")

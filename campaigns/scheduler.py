@@ -96,6 +96,17 @@ def work(now: datetime) -> int:
     return reap_stale(now) + run_pending(worker_id(), clock)
 
 
+@task("expire-uploads", minutes=30)
+def expire_uploads_task(now: datetime) -> int:
+    """Delete uploads that waited more than a day for confirm (DESIGN.md, Files)."""
+    from .extensions import db
+    from .fees.imports import expire_uploads
+
+    expired = expire_uploads(now)
+    db.session.commit()
+    return expired
+
+
 # ---- the one-scheduler lock ---------------------------------------------------------------------
 
 
