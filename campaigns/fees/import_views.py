@@ -169,14 +169,19 @@ def _volumes_page(
 ):
     """The code-mix preview: the counts (or the progress of counting), the carriers to match
     to payers, and the period when the file has no dates."""
-    from ..jobs.models import Job
+    from ..jobs.models import Job, JobStatus
     from ..payers.models import Payer
 
     summary = batch.summary or {}
     aggregate = summary.get("aggregate")
+    count_error = summary.get("aggregate_error")
     job = None
     if aggregate is None and summary.get("job_id"):
         job = db.session.get(Job, summary["job_id"])
+        if job is not None and job.status == JobStatus.FAILED:
+            # say why instead of a progress bar whose poll would redirect here for ever
+            count_error = count_error or f"The file could not be counted: {job.message}"
+            job = None
     carriers = [c for c, _n in aggregate["carriers"]] if aggregate else []
     suggested = match_carriers(batch.organization_id, carriers) if aggregate else {}
     payers = db.session.scalars(
@@ -207,7 +212,7 @@ def _volumes_page(
         errors=errors,
         role_labels=ROLE_LABELS,
         kind_label=KIND_LABELS[batch.kind],
-        count_error=summary.get("aggregate_error"),
+        count_error=count_error,
         form=request.form,
         status=status,
     )
@@ -224,9 +229,7 @@ def import_progress(batch_id: int):
     job = db.session.get(Job, job_id) if job_id else None
     if job is None or job.organization_id != batch.organization_id:
         abort(404)
-    if job.status in (JobStatus.DONE, JobStatus.FAILED):
-        if job.status == JobStatus.FAILED:
-            flash(f"The file could not be counted: {job.message}", "error")
+    if job.status in (JobStatus.DONE, JobStatus.FAILED):  # a failure shows on the preview
         return redirect_to(url_for("fees.import_preview", batch_id=batch.id))
     return render_page("fees/_import_progress.html", batch=batch, job=job)
 

@@ -578,15 +578,21 @@ def confirm_volumes(
     if not rows:
         raise ServiceError("Nothing to import: every carrier is left out or no row counted.")
     replaced = 0
-    for payer_id in {k[0] for k in rows}:
-        starts = [k[2] for k in rows if k[0] == payer_id]
-        ends = [k[3] for k in rows if k[0] == payer_id]
+    # The file speaks for every month it covers (or for the user's period): for each payer it
+    # maps to, older rows overlapping those months are replaced, also where the payer now has
+    # none; months outside the file keep their older rows.
+    covered = sorted(
+        {(k[2], k[3]) for k in rows}
+        | {(date.fromisoformat(m), _month_end(date.fromisoformat(m))) for m in data["months"]}
+    )
+    mapped = {p for p in carrier_payers.values() if p is not None}
+    for payer_id, (start, end) in sorted((p, c) for p in mapped for c in covered):
         replaced += db.session.execute(
             sa.delete(CodeVolume).where(
                 CodeVolume.practice_id == batch.practice_id,
                 CodeVolume.payer_id == payer_id,
-                CodeVolume.period_start <= max(ends),
-                CodeVolume.period_end >= min(starts),
+                CodeVolume.period_start <= end,
+                CodeVolume.period_end >= start,
             )
         ).rowcount
     db.session.execute(
@@ -615,12 +621,13 @@ def confirm_volumes(
         key = (carrier or "").strip().lower()[:200]
         if not key or payer_id is None:
             continue
-        if key in aliases:
+        if key in aliases:  # also a second spelling in this file ("ALPHA" and "Alpha ")
             aliases[key].payer_id = payer_id
         else:
-            db.session.add(
-                CarrierAlias(organization_id=batch.organization_id, name=key, payer_id=payer_id)
+            aliases[key] = CarrierAlias(
+                organization_id=batch.organization_id, name=key, payer_id=payer_id
             )
+            db.session.add(aliases[key])
     codes = {k[1] for k in rows}
     new_codes = _store_descriptions(batch.organization_id, data.get("descriptions") or {}, codes)
     batch.summary = {
