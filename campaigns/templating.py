@@ -64,6 +64,14 @@ def quantity(value) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def month_name(value: str | date | None) -> str:
+    """'2026-03-01' or a date -> 'Mar 2026'."""
+    if not value:
+        return ""
+    day = date.fromisoformat(value) if isinstance(value, str) else value
+    return day.strftime("%b %Y")
+
+
 def csrf_field() -> Markup:
     """The form's CSRF token as a hidden input without an id (a page may hold several forms)."""
     return Markup('<input type="hidden" name="csrf_token" value="{}">').format(generate_csrf())
@@ -72,6 +80,7 @@ def csrf_field() -> Markup:
 def init_templating(app: Flask) -> None:
     app.jinja_env.globals["csrf_field"] = csrf_field
     app.jinja_env.filters["qty"] = quantity
+    app.jinja_env.filters["month"] = month_name
     app.jinja_env.globals["nav_active"] = nav_active
     app.jinja_env.filters["merge_query"] = merge_query
     app.jinja_env.filters["money"] = format_money

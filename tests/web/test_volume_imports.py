@@ -278,7 +278,7 @@ def test_a_procedure_level_export_is_counted_and_no_patient_value_is_kept(
         "months": "3",
     }
     text = seen(page)
-    assert "From 2026-01-01 to the month of 2026-03-01." in text
+    assert "From Jan 2026 to Mar 2026." in text
     assert "the columns PatNum, Patient Name were never read" in text
     assert table(page, "Where", "Cells", "Reason") == [
         [
@@ -576,7 +576,7 @@ def test_a_newer_import_replaces_the_overlapping_months_of_the_same_payer(
         "feb-apr.csv",
     )
     page = manager.get(f"/fees/imports/{second}")
-    assert "From 2026-02-01 to the month of 2026-04-01." in seen(page)
+    assert "From Feb 2026 to Apr 2026." in seen(page)
     response = manager.post(f"/fees/imports/{second}/confirm", data=carrier_form(alpha))
     assert response.status_code == 303, seen(response)[:800]
 
