@@ -10,10 +10,21 @@ from factory.alchemy import SQLAlchemyModelFactory
 
 from campaigns.accounts.models import Organization, Practice, Role, User
 from campaigns.extensions import db
-from campaigns.fees.models import FeeLine, FeeSchedule, ScheduleKind
+from campaigns.fees.imports import ImportOptions
+from campaigns.fees.models import (
+    FeeLine,
+    FeeSchedule,
+    ImportBatch,
+    ImportKind,
+    ImportStatus,
+    ScheduleKind,
+)
+from campaigns.jobs.models import Job, JobStatus
 from campaigns.payers.models import Contact, Contract, Network, NetworkKind, Payer, PricingRoute
 
 PASSWORD = "correct-horse-battery"
+OFFICE_CSV = b"Code,Fee\nT0120,52.00\n"
+VOLUMES_CSV = b"Code,Carrier,Count\nT0120,Alpha Payer,3\n"
 
 
 class Base(SQLAlchemyModelFactory):
@@ -180,6 +191,50 @@ def _tenant(name: str, practice_names: tuple[str, ...]) -> SimpleNamespace:
             FeeLine(code="T1110", amount_cents=8150),
         ]
         schedules.append(schedule)
+    # Per practice, an upload waiting for its preview to be confirmed, and a code-mix upload
+    # whose counting job waits for the background worker: the import routes' objects.
+    batches, volume_batches, jobs = [], [], []
+    for practice in practices:
+        batches.append(
+            ImportBatch(
+                organization_id=org.id,
+                practice_id=practice.id,
+                kind=ImportKind.OFFICE,
+                status=ImportStatus.UPLOADED,
+                filename="office.csv",
+                size=len(OFFICE_CSV),
+                data=OFFICE_CSV,
+                options=ImportOptions().to_json(),
+                summary={},
+                created_by_id=manager.id,
+            )
+        )
+        volumes = ImportBatch(
+            organization_id=org.id,
+            practice_id=practice.id,
+            kind=ImportKind.VOLUMES,
+            status=ImportStatus.UPLOADED,
+            filename="volumes.csv",
+            size=len(VOLUMES_CSV),
+            data=VOLUMES_CSV,
+            options=ImportOptions().to_json(),
+            created_by_id=manager.id,
+        )
+        db.session.add_all([batches[-1], volumes])
+        db.session.flush()
+        job = Job(
+            organization_id=org.id,
+            kind="aggregate_volumes",
+            status=JobStatus.QUEUED,
+            payload={"batch_id": volumes.id},
+            result={},
+            created_by_id=manager.id,
+        )
+        db.session.add(job)
+        db.session.flush()
+        volumes.summary = {"job_id": job.id}
+        volume_batches.append(volumes)
+        jobs.append(job)
     db.session.flush()
     return SimpleNamespace(
         org_id=org.id,
@@ -200,6 +255,9 @@ def _tenant(name: str, practice_names: tuple[str, ...]) -> SimpleNamespace:
         contact_id=contact.id,
         route_ids=[r.id for r in routes],
         schedule_ids=[s.id for s in schedules],
+        batch_ids=[b.id for b in batches],
+        volume_batch_ids=[b.id for b in volume_batches],
+        job_ids=[j.id for j in jobs],
     )
 
 

@@ -68,7 +68,11 @@ def _contracts(practice_id: int | None = None) -> list[Contract]:
 def import_new():
     errors: dict[str, str] = {}
     if request.method == "POST":
-        practice = get_or_404(Practice, request.form.get("practice_id"))
+        practice = None
+        if request.form.get("practice_id"):
+            practice = get_or_404(Practice, request.form["practice_id"])
+        else:
+            errors["practice_id"] = "Choose the practice."
         try:
             kind = ImportKind(request.form.get("kind", ""))
         except ValueError:
@@ -77,7 +81,7 @@ def import_new():
         contract = None
         if request.form.get("contract_id"):
             contract = get_or_404(Contract, request.form["contract_id"])
-            if contract.practice_id != practice.id:
+            if practice is not None and contract.practice_id != practice.id:
                 errors["contract_id"] = "That contract belongs to another practice."
         upload = request.files.get("file")
         if kind and not errors:

@@ -78,6 +78,27 @@ URLS: dict[str, Builder] = {
     "accounts.audit_log": _plain("accounts.audit_log"),
     "fees.schedules": _plain("fees.schedules"),
     "fees.schedule": lambda t, i: [url_for("fees.schedule", schedule_id=t.schedule_ids[i])],
+    "fees.schedule_diff": lambda t, i: [
+        url_for("fees.schedule_diff", schedule_id=t.schedule_ids[i]),
+        url_for("fees.schedule_diff", schedule_id=t.schedule_ids[i], against=t.schedule_ids[i]),
+    ],
+    "fees.schedule_export": lambda t, i: [
+        url_for("fees.schedule_export", schedule_id=t.schedule_ids[i], fmt=fmt)
+        for fmt in ("xlsx", "csv", "opendental", "dentrix")
+    ],
+    "fees.imports": _plain("fees.imports"),
+    "fees.import_new": _plain("fees.import_new"),
+    "fees.import_preview": lambda t, i: [
+        url_for("fees.import_preview", batch_id=t.batch_ids[i]),
+        url_for("fees.import_preview", batch_id=t.volume_batch_ids[i]),
+    ],
+    "fees.import_progress": lambda t, i: [
+        url_for("fees.import_progress", batch_id=t.volume_batch_ids[i])
+    ],
+    "fees.import_update": lambda t, i: [url_for("fees.import_update", batch_id=t.batch_ids[i])],
+    "fees.import_confirm": lambda t, i: [url_for("fees.import_confirm", batch_id=t.batch_ids[i])],
+    "fees.import_cancel": lambda t, i: [url_for("fees.import_cancel", batch_id=t.batch_ids[i])],
+    "fees.import_undo": lambda t, i: [url_for("fees.import_undo", batch_id=t.batch_ids[i])],
     "payers.payers": _plain("payers.payers"),
     "payers.payer_edit": lambda t, i: [url_for("payers.payer_edit", payer_id=t.payer_id)],
     "payers.archive": _archive,
@@ -143,6 +164,16 @@ POLICY: dict[str, tuple[frozenset[Role], frozenset[Role]]] = {
     "accounts.audit_log": (OWNER_, OWNER_),
     "fees.schedules": (READ_, READ_),
     "fees.schedule": (READ_, READ_),
+    "fees.schedule_diff": (READ_, READ_),
+    "fees.schedule_export": (READ_, READ_),
+    "fees.imports": (READ_, READ_),  # the history; viewers see it without the buttons
+    "fees.import_new": (EDIT_, EDIT_),  # even the upload form: viewers cannot import
+    "fees.import_preview": (READ_, READ_),
+    "fees.import_progress": (READ_, READ_),  # polled while a code-mix file is counted
+    "fees.import_update": (EDIT_, EDIT_),  # re-reads the file, stores the user's choices
+    "fees.import_confirm": (EDIT_, EDIT_),
+    "fees.import_cancel": (EDIT_, EDIT_),
+    "fees.import_undo": (EDIT_, EDIT_),
     "payers.payers": (READ_, EDIT_),
     "payers.payer_edit": (READ_, EDIT_),
     "payers.archive": (EDIT_, EDIT_),

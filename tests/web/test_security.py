@@ -3,7 +3,9 @@ htmx error targeting, the SQLite connection settings, the migrations, a money CH
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
+from datetime import date
 from types import SimpleNamespace
 
 import pytest
@@ -14,11 +16,14 @@ from alembic.script import ScriptDirectory
 from flask_migrate import Migrate
 from sqlalchemy.exc import IntegrityError
 
+from campaigns.accounts.models import User
 from campaigns.config import ROOT
 from campaigns.extensions import db
-from campaigns.fees.models import FeeLine
+from campaigns.fees.imports import ImportOptions, confirm_schedule
+from campaigns.fees.models import FeeLine, FeeSchedule, ImportBatch, ImportStatus
+from campaigns.modelbase import utcnow
 from tests.conftest import html_text, login
-from tests.factories import PASSWORD
+from tests.factories import OFFICE_CSV, PASSWORD
 from tests.web.test_access_matrix import cases, snapshot
 
 # ---- CSRF ------------------------------------------------------------------------------------
@@ -34,6 +39,17 @@ PRACTICE_FIELDS = {
     "leverage_scarce_count": "50",
     "leverage_max_providers": "3",
     "leverage_radius_miles": "10",
+}
+
+# The preview form's choices for the world's office upload ("Code,Fee"): they differ from the
+# options the upload was stored with, and a confirm with them writes a schedule version.
+IMPORT_CHOICES = {
+    "col_code": "0",
+    "col_amount": "1",
+    "prefix": "T",
+    "duplicates": "first",
+    "label": "Office fees 2026",
+    "effective_from": "2026-03-01",
 }
 
 # Rule -> a form that, sent WITH its token by organisation A's owner, changes the database; so
@@ -82,6 +98,54 @@ FORMS: dict[str, Form] = {
         "notice_days": "30",
     },
     "/practices/<int:practice_id>/routes": lambda t: {f"payer-{t.payer_id}": str(t.leased_id)},
+    # a multipart upload: the form is built afresh for each request, which reads the file
+    "/fees/imports/new": lambda t: {
+        "practice_id": str(t.practice_ids[0]),
+        "kind": "office",
+        "contract_id": "",
+        "file": (io.BytesIO(OFFICE_CSV), "fees.csv"),
+    },
+    "/fees/imports/<int:batch_id>/preview": lambda t: dict(IMPORT_CHOICES),  # stores them
+    "/fees/imports/<int:batch_id>/confirm": lambda t: dict(IMPORT_CHOICES),
+    "/fees/imports/<int:batch_id>/cancel": lambda t: {},
+    "/fees/imports/<int:batch_id>/undo": lambda t: {},
+}
+
+
+def _import_waiting(t: SimpleNamespace) -> None:
+    """Organisation A's first office upload waits for its confirm, as the world built it
+    (an earlier case may have confirmed it, writing a version, or cancelled it)."""
+    batch = db.session.get(ImportBatch, t.batch_ids[0])
+    for written in db.session.scalars(
+        sa.select(FeeSchedule).where(FeeSchedule.import_batch_id == batch.id)
+    ):
+        db.session.delete(written)
+    batch.status = ImportStatus.UPLOADED
+    batch.data = OFFICE_CSV
+    batch.options = ImportOptions().to_json()
+    batch.summary = {}
+    batch.confirmed_at = None
+
+
+def _import_confirmed(t: SimpleNamespace) -> None:
+    """That upload confirmed by the import service (one schedule version), for undo."""
+    _import_waiting(t)
+    db.session.flush()
+    owner = db.session.scalar(sa.select(User).where(User.email == t.owner))
+    options = ImportOptions(
+        mapping={"code": 0, "amount": 1}, prefix="T", effective_from=date(2026, 3, 1)
+    )
+    batch = db.session.get(ImportBatch, t.batch_ids[0])
+    assert confirm_schedule(owner, batch, options, None, utcnow())
+
+
+# Rule -> what must be true before its form can change anything (run and committed before the
+# requests): the import routes act on the one upload, and each needs it in its own state.
+SETUP: dict[str, Callable[[SimpleNamespace], None]] = {
+    "/fees/imports/<int:batch_id>/preview": _import_waiting,
+    "/fees/imports/<int:batch_id>/confirm": _import_waiting,
+    "/fees/imports/<int:batch_id>/cancel": _import_waiting,
+    "/fees/imports/<int:batch_id>/undo": _import_confirmed,
 }
 # POST routes that save nothing in the database: signing in and out (the session) and the
 # what-if computation (a POST for its many fields; viewers may use it).
@@ -94,6 +158,7 @@ def _post_rules(app) -> set[str]:
 
 def test_every_post_route_has_a_form_for_the_csrf_check(app):
     assert _post_rules(app) == FORMS.keys() | SAVES_NOTHING
+    assert SETUP.keys() <= FORMS.keys()
 
 
 def test_state_changing_routes_refuse_a_request_without_its_token(app, client, world):
@@ -107,14 +172,18 @@ def test_state_changing_routes_refuse_a_request_without_its_token(app, client, w
     assert {c.rule.rule for c in post_cases} == _post_rules(app)
     for case in post_cases:
         rule = case.rule.rule
-        data = FORMS[rule](world.a) if rule in FORMS else {}
+        form = FORMS.get(rule, lambda t: {})  # called for each request: a file is read once
+        if rule in SETUP:
+            with app.app_context():
+                SETUP[rule](world.a)
+                db.session.commit()
         with app.app_context():
             before = snapshot()
         attempts = {
-            "no token": client.post(case.url, data=data, csrf=False),
-            "no token, htmx": client.post(case.url, data=data, csrf=False, htmx=True),
+            "no token": client.post(case.url, data=form(world.a), csrf=False),
+            "no token, htmx": client.post(case.url, data=form(world.a), csrf=False, htmx=True),
             "wrong token": client.post(
-                case.url, data=data, csrf=False, headers={"X-CSRFToken": "forged"}
+                case.url, data=form(world.a), csrf=False, headers={"X-CSRFToken": "forged"}
             ),
         }
         for what, response in attempts.items():
@@ -129,7 +198,7 @@ def test_state_changing_routes_refuse_a_request_without_its_token(app, client, w
                 failures.append(f"{case.url} without a token changed the database")
         if rule in SAVES_NOTHING:
             continue
-        control = client.post(case.url, data=data)
+        control = client.post(case.url, data=form(world.a))
         with app.app_context():
             if control.status_code >= 400 or snapshot() == before:
                 failures.append(f"{case.url} with its token saved nothing: {control.status_code}")
