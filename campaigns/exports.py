@@ -94,7 +94,7 @@ def xlsx_response(
 
 def sheet_title(title: str) -> str:
     """A worksheet name Excel accepts: no []:*?/\\, at most 31 characters, not blank."""
-    cleaned = re.sub(r"[\[\]:*?/\\]", " ", title).strip().strip("'")[:31].strip()
+    cleaned = re.sub(r"[\[\]:*?/\\]", "-", title).strip().strip("'")[:31].strip()
     return cleaned or "Sheet"
 
 
