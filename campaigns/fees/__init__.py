@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("fees", __name__, url_prefix="/fees")
 
-from . import import_views, views  # noqa: E402,F401
+from . import import_views, opendental_views, views  # noqa: E402,F401

@@ -99,6 +99,7 @@ URLS: dict[str, Builder] = {
     "fees.import_confirm": lambda t, i: [url_for("fees.import_confirm", batch_id=t.batch_ids[i])],
     "fees.import_cancel": lambda t, i: [url_for("fees.import_cancel", batch_id=t.batch_ids[i])],
     "fees.import_undo": lambda t, i: [url_for("fees.import_undo", batch_id=t.batch_ids[i])],
+    "fees.opendental": _plain("fees.opendental"),
     "payers.payers": _plain("payers.payers"),
     "payers.payer_edit": lambda t, i: [url_for("payers.payer_edit", payer_id=t.payer_id)],
     "payers.archive": _archive,
@@ -174,6 +175,7 @@ POLICY: dict[str, tuple[frozenset[Role], frozenset[Role]]] = {
     "fees.import_confirm": (EDIT_, EDIT_),
     "fees.import_cancel": (EDIT_, EDIT_),
     "fees.import_undo": (EDIT_, EDIT_),
+    "fees.opendental": (OWNER_, OWNER_),  # a database address and password: owners only
     "payers.payers": (READ_, EDIT_),
     "payers.payer_edit": (READ_, EDIT_),
     "payers.archive": (EDIT_, EDIT_),

@@ -147,9 +147,16 @@ SETUP: dict[str, Callable[[SimpleNamespace], None]] = {
     "/fees/imports/<int:batch_id>/cancel": _import_waiting,
     "/fees/imports/<int:batch_id>/undo": _import_confirmed,
 }
-# POST routes that save nothing in the database: signing in and out (the session) and the
-# what-if computation (a POST for its many fields; viewers may use it).
-SAVES_NOTHING = {"/login", "/logout", "/analysis/contracts/<int:contract_id>/what-if"}
+# POST routes that save nothing in the database: signing in and out (the session), the
+# what-if computation (a POST for its many fields; viewers may use it) and the Open Dental
+# page, whose first step only reads (its import needs MariaDB: tests/web/test_opendental_page.py
+# checks that it refuses a request without the token).
+SAVES_NOTHING = {
+    "/login",
+    "/logout",
+    "/analysis/contracts/<int:contract_id>/what-if",
+    "/fees/opendental",
+}
 
 
 def _post_rules(app) -> set[str]:
