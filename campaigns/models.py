@@ -11,4 +11,13 @@ from .fees.models import (  # noqa: F401
     ProcedureCode,
 )
 from .jobs.models import Job  # noqa: F401
+from .negotiations.models import (  # noqa: F401
+    Activity,
+    Attachment,
+    Campaign,
+    CampaignCode,
+    LeverageFact,
+    Round,
+    StepRecord,
+)
 from .payers.models import Contact, Contract, Network, Payer, PricingRoute  # noqa: F401

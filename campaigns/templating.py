@@ -30,7 +30,7 @@ def long_date(value: date | None) -> str:
 
 NAV_SECTIONS = {
     "main.dashboard": ("main.dashboard",),
-    "main.campaigns": ("main.campaigns",),
+    "campaigns.board": ("campaigns.",),
     "payers.payers": ("payers.",),
     "fees.schedules": ("fees.",),
     "analysis.scorecard": ("analysis.",),

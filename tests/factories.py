@@ -20,6 +20,18 @@ from campaigns.fees.models import (
     ScheduleKind,
 )
 from campaigns.jobs.models import Job, JobStatus
+from campaigns.modelbase import utcnow
+from campaigns.negotiations.models import (
+    Activity,
+    ActivityKind,
+    Attachment,
+    Campaign,
+    CampaignCode,
+    LeverageFact,
+    LeverageKind,
+    Status,
+    Step,
+)
 from campaigns.payers.models import Contact, Contract, Network, NetworkKind, Payer, PricingRoute
 
 PASSWORD = "correct-horse-battery"
@@ -236,6 +248,8 @@ def _tenant(name: str, practice_names: tuple[str, ...]) -> SimpleNamespace:
         volume_batches.append(volumes)
         jobs.append(job)
     db.session.flush()
+    campaigns = [open_campaign(c, s, manager) for c, s in zip(contracts, schedules, strict=True)]
+    db.session.flush()
     return SimpleNamespace(
         org_id=org.id,
         practice_ids=[p.id for p in practices],
@@ -258,7 +272,70 @@ def _tenant(name: str, practice_names: tuple[str, ...]) -> SimpleNamespace:
         batch_ids=[b.id for b in batches],
         volume_batch_ids=[b.id for b in volume_batches],
         job_ids=[j.id for j in jobs],
+        campaign_ids=[c.id for c in campaigns],
+        fact_ids=[c.facts[0].id for c in campaigns],
+        attachment_ids=[c.activities[0].attachments[0].id for c in campaigns],
     )
+
+
+def open_campaign(
+    contract: Contract, baseline: FeeSchedule, owner: User, step: Step = Step.REQUEST
+) -> Campaign:
+    """An open campaign on the contract with the baseline's codes (T1110 a target asked at
+    $90.00), a leverage fact and a logged note with one attachment."""
+    now = utcnow()
+    campaign = Campaign(
+        organization_id=contract.organization_id,
+        practice_id=contract.practice_id,
+        contract_id=contract.id,
+        owner_id=owner.id,
+        step=step,
+        status=Status.OPEN,
+        opened_on=date(2026, 10, 1),
+        step_entered_at=now,
+        baseline_schedule_id=baseline.id,
+        period_start=date(2025, 10, 1),
+        period_end=date(2026, 9, 30),
+        figures_taken_at=now,
+        updated_at=now,
+        updated_by_id=owner.id,
+    )
+    org = contract.organization_id
+    campaign.codes = [
+        CampaignCode(organization_id=org, code="T0120", count=40, allowed_cents=5200),
+        CampaignCode(
+            organization_id=org,
+            code="T1110",
+            count=120,
+            allowed_cents=8150,
+            office_cents=12000,
+            is_target=True,
+            asked_cents=9000,
+        ),
+    ]
+    campaign.facts = [
+        LeverageFact(
+            organization_id=org, kind=LeverageKind.ADEQUACY, statement="Few providers", value=2
+        )
+    ]
+    note = Activity(
+        organization_id=org, kind=ActivityKind.NOTE, happened_on=date(2026, 10, 2), summary="x"
+    )
+    campaign.activities = [note]
+    db.session.add(campaign)
+    db.session.flush()
+    note.attachments = [
+        Attachment(
+            organization_id=org,
+            campaign_id=campaign.id,
+            filename="notes.txt",
+            content_type="text/plain",
+            size=5,
+            data=b"notes",
+        )
+    ]
+    db.session.flush()
+    return campaign
 
 
 def build_world() -> SimpleNamespace:

@@ -386,9 +386,24 @@ def cancel_import(user: User, batch: ImportBatch) -> None:
 
 
 def undo_references(batch: ImportBatch) -> list[str]:
-    """Why a confirmed import cannot be undone (what refers to it); empty when it can.
-    Campaigns will add their baselines here."""
-    return []
+    """Why a confirmed import cannot be undone (what refers to it); empty when it can:
+    a campaign whose baseline (or resulting version) is one of the schedules it wrote."""
+    from ..negotiations.models import Campaign
+
+    written = sa.select(FeeSchedule.id).where(FeeSchedule.import_batch_id == batch.id)
+    campaign_ids = db.session.scalars(
+        sa.select(Campaign.id)
+        .where(
+            sa.or_(
+                Campaign.baseline_schedule_id.in_(written),
+                Campaign.result_schedule_id.in_(written),
+            )
+        )
+        .order_by(Campaign.id)
+    ).all()
+    return [
+        f"campaign #{cid} uses a schedule version it wrote as its baseline" for cid in campaign_ids
+    ]
 
 
 def undo_import(user: User, batch: ImportBatch, now: datetime) -> None:

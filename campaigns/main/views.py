@@ -1,4 +1,4 @@
-"""Dashboard, settings hub, placeholders for features still to come, and /healthz."""
+"""Dashboard, settings hub, and /healthz."""
 
 from __future__ import annotations
 
@@ -31,12 +31,6 @@ def dashboard():
         "schedules": _count(FeeSchedule),
     }
     return render_page("main/dashboard.html", counts=counts)
-
-
-@bp.route("/campaigns")
-@roles(*READ)
-def campaigns():
-    return render_page("main/coming.html", title="Campaigns", feature="campaigns")
 
 
 @bp.route("/settings")

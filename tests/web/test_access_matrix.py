@@ -60,7 +60,6 @@ def _exports(endpoint: str) -> Builder:
 # changes with `i` belongs to that practice; a URL that changes with the tenant carries an id.
 URLS: dict[str, Builder] = {
     "main.dashboard": _plain("main.dashboard"),
-    "main.campaigns": _plain("main.campaigns"),
     "main.settings": _plain("main.settings"),
     "main.healthz": _plain("main.healthz"),
     "accounts.login": _plain("accounts.login"),
@@ -100,6 +99,44 @@ URLS: dict[str, Builder] = {
     "fees.import_cancel": lambda t, i: [url_for("fees.import_cancel", batch_id=t.batch_ids[i])],
     "fees.import_undo": lambda t, i: [url_for("fees.import_undo", batch_id=t.batch_ids[i])],
     "fees.opendental": _plain("fees.opendental"),
+    "campaigns.board": lambda t, i: [
+        url_for("campaigns.board"),
+        url_for("campaigns.board", practice=t.practice_ids[i]),
+    ],
+    "campaigns.start": lambda t, i: [
+        url_for("campaigns.start"),
+        url_for("campaigns.start", contract=t.contract_ids[i]),
+    ],
+    "campaigns.attachment": lambda t, i: [
+        url_for("campaigns.attachment", attachment_id=t.attachment_ids[i])
+    ],
+    "campaigns.ask": lambda t, i: [
+        url_for("campaigns.ask", campaign_id=t.campaign_ids[i], code="T1110")
+    ],
+    "campaigns.delete_fact": lambda t, i: [
+        url_for("campaigns.delete_fact", campaign_id=t.campaign_ids[i], fact_id=t.fact_ids[i])
+    ],
+    "campaigns.detail": lambda t, i: [url_for("campaigns.detail", campaign_id=t.campaign_ids[i])],
+    "campaigns.move": lambda t, i: [url_for("campaigns.move", campaign_id=t.campaign_ids[i])],
+    "campaigns.details": lambda t, i: [url_for("campaigns.details", campaign_id=t.campaign_ids[i])],
+    "campaigns.targets": lambda t, i: [url_for("campaigns.targets", campaign_id=t.campaign_ids[i])],
+    "campaigns.refresh": lambda t, i: [url_for("campaigns.refresh", campaign_id=t.campaign_ids[i])],
+    "campaigns.response": lambda t, i: [
+        url_for("campaigns.response", campaign_id=t.campaign_ids[i])
+    ],
+    "campaigns.close": lambda t, i: [url_for("campaigns.close", campaign_id=t.campaign_ids[i])],
+    "campaigns.withdraw": lambda t, i: [
+        url_for("campaigns.withdraw", campaign_id=t.campaign_ids[i])
+    ],
+    "campaigns.add_round": lambda t, i: [
+        url_for("campaigns.add_round", campaign_id=t.campaign_ids[i])
+    ],
+    "campaigns.add_activity": lambda t, i: [
+        url_for("campaigns.add_activity", campaign_id=t.campaign_ids[i])
+    ],
+    "campaigns.add_fact": lambda t, i: [
+        url_for("campaigns.add_fact", campaign_id=t.campaign_ids[i])
+    ],
     "payers.payers": _plain("payers.payers"),
     "payers.payer_edit": lambda t, i: [url_for("payers.payer_edit", payer_id=t.payer_id)],
     "payers.archive": _archive,
@@ -155,7 +192,6 @@ OWNER_ = frozenset(OWNER)
 # reviewed change of the test as well.
 POLICY: dict[str, tuple[frozenset[Role], frozenset[Role]]] = {
     "main.dashboard": (READ_, READ_),
-    "main.campaigns": (READ_, READ_),
     "main.settings": (READ_, READ_),
     "accounts.profile": (READ_, READ_),  # everyone changes their own password
     "accounts.users": (OWNER_, OWNER_),
@@ -176,6 +212,22 @@ POLICY: dict[str, tuple[frozenset[Role], frozenset[Role]]] = {
     "fees.import_cancel": (EDIT_, EDIT_),
     "fees.import_undo": (EDIT_, EDIT_),
     "fees.opendental": (OWNER_, OWNER_),  # a database address and password: owners only
+    "campaigns.board": (READ_, READ_),
+    "campaigns.start": (EDIT_, EDIT_),
+    "campaigns.attachment": (READ_, READ_),
+    "campaigns.ask": (EDIT_, EDIT_),
+    "campaigns.delete_fact": (EDIT_, EDIT_),
+    "campaigns.detail": (READ_, READ_),
+    "campaigns.move": (EDIT_, EDIT_),
+    "campaigns.details": (EDIT_, EDIT_),
+    "campaigns.targets": (EDIT_, EDIT_),
+    "campaigns.refresh": (EDIT_, EDIT_),
+    "campaigns.response": (EDIT_, EDIT_),
+    "campaigns.close": (EDIT_, EDIT_),
+    "campaigns.withdraw": (EDIT_, EDIT_),
+    "campaigns.add_round": (EDIT_, EDIT_),
+    "campaigns.add_activity": (EDIT_, EDIT_),
+    "campaigns.add_fact": (EDIT_, EDIT_),
     "payers.payers": (READ_, EDIT_),
     "payers.payer_edit": (READ_, EDIT_),
     "payers.archive": (EDIT_, EDIT_),

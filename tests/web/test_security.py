@@ -4,6 +4,7 @@ htmx error targeting, the SQLite connection settings, the migrations, a money CH
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from datetime import date
 from types import SimpleNamespace
@@ -22,6 +23,14 @@ from campaigns.extensions import db
 from campaigns.fees.imports import ImportOptions, confirm_schedule
 from campaigns.fees.models import FeeLine, FeeSchedule, ImportBatch, ImportStatus
 from campaigns.modelbase import utcnow
+from campaigns.negotiations.models import (
+    Campaign,
+    LeverageFact,
+    LeverageKind,
+    Outcome,
+    Status,
+    Step,
+)
 from tests.conftest import html_text, login
 from tests.factories import OFFICE_CSV, PASSWORD
 from tests.web.test_access_matrix import cases, snapshot
@@ -109,6 +118,37 @@ FORMS: dict[str, Form] = {
     "/fees/imports/<int:batch_id>/confirm": lambda t: dict(IMPORT_CHOICES),
     "/fees/imports/<int:batch_id>/cancel": lambda t: {},
     "/fees/imports/<int:batch_id>/undo": lambda t: {},
+    # the campaign of A's first practice, put in the state each action needs (CAMPAIGN_AT)
+    "/campaigns/new": lambda t: {"contract": str(t.contract_ids[0])},
+    "/campaigns/<int:campaign_id>/move": lambda t: {"to": "benchmark", "version": t.version},
+    "/campaigns/<int:campaign_id>/details": lambda t: {"notes": "Call again", "version": t.version},
+    "/campaigns/<int:campaign_id>/targets": lambda t: {"codes": "T0120", "on": "1"},
+    "/campaigns/<int:campaign_id>/refresh": lambda t: {"version": t.version},
+    "/campaigns/<int:campaign_id>/codes/<code>/ask": lambda t: {"asked": "95.00", "was": "9000"},
+    "/campaigns/<int:campaign_id>/response": lambda t: {
+        "granted-T1110": "85.00",
+        "version": t.version,
+    },
+    "/campaigns/<int:campaign_id>/close": lambda t: {
+        "effective_on": "2027-01-01",
+        "version": t.version,
+    },
+    "/campaigns/<int:campaign_id>/withdraw": lambda t: {"reason": "merged", "version": t.version},
+    "/campaigns/<int:campaign_id>/rounds": lambda t: {
+        "direction": "they_offered",
+        "offered_on": "2026-11-01",
+        "amount-T1110": "84.00",
+    },
+    "/campaigns/<int:campaign_id>/activities": lambda t: {
+        "kind": "call",
+        "happened_on": "2026-11-02",
+        "summary": "Called provider relations",
+    },
+    "/campaigns/<int:campaign_id>/leverage": lambda t: {
+        "kind": "other",
+        "statement": "Evening hours",
+    },
+    "/campaigns/<int:campaign_id>/leverage/<int:fact_id>/delete": lambda t: {},
 }
 
 
@@ -139,6 +179,54 @@ def _import_confirmed(t: SimpleNamespace) -> None:
     assert confirm_schedule(owner, batch, options, None, utcnow())
 
 
+def _campaign_at(
+    step: Step, granted: dict[str, int] | None = None, **fields
+) -> Callable[[SimpleNamespace], None]:
+    """A's first campaign open in `step` with `fields` set and the `granted` cents recorded
+    (an earlier case may have moved or closed it); its version is kept in t.version."""
+
+    def setup(t: SimpleNamespace) -> None:
+        campaign = db.session.get(Campaign, t.campaign_ids[0])
+        for started in db.session.scalars(  # one the start case opened on the same contract
+            sa.select(Campaign).where(
+                Campaign.contract_id == campaign.contract_id, Campaign.id != campaign.id
+            )
+        ):
+            db.session.delete(started)
+        db.session.flush()
+        values = {
+            "status": Status.OPEN,
+            "outcome": None,
+            "closed_on": None,
+            "frozen_at": None,
+            "step": step,
+            **fields,
+        }
+        for name, value in values.items():
+            setattr(campaign, name, value)
+        for row in campaign.codes:
+            row.granted_cents = (granted or {}).get(row.code)
+            row.is_target = row.code == "T1110"
+        if not campaign.facts:
+            campaign.facts.append(
+                LeverageFact(organization_id=t.org_id, kind=LeverageKind.OTHER, statement="x")
+            )
+        db.session.flush()
+        t.fact_ids[0] = campaign.facts[0].id
+        t.version = str(campaign.version)
+
+    return setup
+
+
+def _contract_free(t: SimpleNamespace) -> None:
+    """No open campaign on A's first contract, so a new one can start."""
+    _campaign_at(Step.REQUEST)(t)
+    campaign = db.session.get(Campaign, t.campaign_ids[0])
+    campaign.status, campaign.outcome = Status.CLOSED, Outcome.WITHDRAWN
+
+
+SUBMITTED = {"submitted_on": date(2026, 10, 10), "sent_how": "email", "frozen_at": utcnow()}
+
 # Rule -> what must be true before its form can change anything (run and committed before the
 # requests): the import routes act on the one upload, and each needs it in its own state.
 SETUP: dict[str, Callable[[SimpleNamespace], None]] = {
@@ -146,6 +234,23 @@ SETUP: dict[str, Callable[[SimpleNamespace], None]] = {
     "/fees/imports/<int:batch_id>/confirm": _import_waiting,
     "/fees/imports/<int:batch_id>/cancel": _import_waiting,
     "/fees/imports/<int:batch_id>/undo": _import_confirmed,
+    "/campaigns/new": _contract_free,
+    "/campaigns/<int:campaign_id>/move": _campaign_at(
+        Step.REQUEST, schedule_received_on=date(2026, 10, 5)
+    ),
+    "/campaigns/<int:campaign_id>/details": _campaign_at(Step.REQUEST),
+    "/campaigns/<int:campaign_id>/targets": _campaign_at(Step.BUILD),
+    "/campaigns/<int:campaign_id>/refresh": _campaign_at(Step.BUILD),
+    "/campaigns/<int:campaign_id>/codes/<code>/ask": _campaign_at(Step.BUILD),
+    "/campaigns/<int:campaign_id>/response": _campaign_at(Step.RESPONSE, **SUBMITTED),
+    "/campaigns/<int:campaign_id>/close": _campaign_at(
+        Step.RESPONSE, granted={"T1110": 8500}, **SUBMITTED
+    ),
+    "/campaigns/<int:campaign_id>/withdraw": _campaign_at(Step.BUILD),
+    "/campaigns/<int:campaign_id>/rounds": _campaign_at(Step.RESPONSE, **SUBMITTED),
+    "/campaigns/<int:campaign_id>/activities": _campaign_at(Step.BUILD),
+    "/campaigns/<int:campaign_id>/leverage": _campaign_at(Step.BUILD),
+    "/campaigns/<int:campaign_id>/leverage/<int:fact_id>/delete": _campaign_at(Step.BUILD),
 }
 # POST routes that save nothing in the database: signing in and out (the session), the
 # what-if computation (a POST for its many fields; viewers may use it) and the Open Dental
@@ -157,6 +262,9 @@ SAVES_NOTHING = {
     "/analysis/contracts/<int:contract_id>/what-if",
     "/fees/opendental",
 }
+
+
+MESSAGE = r"(?:field-error|flash-error)[^>]*>([^<]+)"  # the messages a refused form shows
 
 
 def _post_rules(app) -> set[str]:
@@ -208,7 +316,10 @@ def test_state_changing_routes_refuse_a_request_without_its_token(app, client, w
         control = client.post(case.url, data=form(world.a))
         with app.app_context():
             if control.status_code >= 400 or snapshot() == before:
-                failures.append(f"{case.url} with its token saved nothing: {control.status_code}")
+                failures.append(
+                    f"{case.url} with its token saved nothing: {control.status_code} "
+                    + str(re.findall(MESSAGE, control.get_data(as_text=True)))
+                )
     assert not failures, "\n".join(failures)
 
 
