@@ -741,3 +741,24 @@ def outcome_badge(outcome: Outcome | str | None) -> Markup:
 @bp.app_template_global()
 def campaign_outcome_badge(outcome) -> Markup:
     return outcome_badge(outcome)
+
+
+@bp.app_template_global()
+def contract_campaigns(contract_ids) -> dict[int, dict]:
+    """Per contract: the open campaign and the last closed one (for the analysis pages' "last
+    review" and "start a campaign"), in one query."""
+    ids = list(contract_ids)
+    found: dict[int, dict] = {cid: {"open": None, "last": None} for cid in ids}
+    if not ids:
+        return found
+    for campaign in db.session.scalars(
+        scoped(Campaign)
+        .where(Campaign.contract_id.in_(ids))
+        .order_by(Campaign.closed_on.desc().nulls_last(), Campaign.id.desc())
+    ):
+        slot = found[campaign.contract_id]
+        if campaign.is_open:
+            slot["open"] = campaign
+        elif slot["last"] is None:
+            slot["last"] = campaign
+    return found
