@@ -28,9 +28,7 @@ def _move(page, live_server, label: str) -> None:
     page.get_by_role("button", name=label).click()
 
 
-def test_manager_runs_a_campaign_from_the_analysis_to_a_partial_outcome(
-    app, live_server, watched
-):
+def test_manager_runs_a_campaign_from_the_analysis_to_a_partial_outcome(app, live_server, watched):
     acme = build(app)
     today = _today(app)
     page = watched.page
