@@ -94,6 +94,31 @@ def _act(campaign: Campaign, action: Callable[[], object], done: str | None) -> 
     return None
 
 
+def _save(
+    campaign: Campaign,
+    errors: dict[str, str],
+    action: Callable[[], object],
+    done: str | Callable[[object], str],
+    *,
+    anchor: str,
+    field: str,
+) -> Response:
+    """A campaign page form: unless the fields already failed, run the service; a refusal is
+    shown next to its field (or `field`) on the page again (422), nothing saved; success
+    commits, flashes `done` (a text, or made from the service's result) and goes back."""
+    if not errors:
+        try:
+            result = action()
+        except ServiceError as exc:
+            db.session.rollback()
+            errors[exc.field or field] = str(exc)
+    if errors:
+        return _page(_campaign(campaign.id), errors=errors, status=422)
+    db.session.commit()
+    flash(done(result) if callable(done) else done, "success")
+    return redirect_to(url_for("campaigns.detail", campaign_id=campaign.id) + anchor)
+
+
 # ---- the board -----------------------------------------------------------------------------
 
 
@@ -340,20 +365,16 @@ def details(campaign_id: int):
     if "owner_id" in request.form:
         raw = request.form["owner_id"]
         values["owner_id"] = get_or_404(User, raw).id if raw else None
-    if not errors:
-        try:
-            services.save_details(
-                current_user, campaign, values, version=request.form.get("version"), now=utcnow()
-            )
-        except ServiceError as exc:
-            db.session.rollback()
-            errors[exc.field or "details"] = str(exc)
-    if errors:
-        campaign = _campaign(campaign_id)
-        return _page(campaign, errors=errors, status=422)
-    db.session.commit()
-    flash("The campaign's details are saved.", "success")
-    return redirect_to(url_for("campaigns.detail", campaign_id=campaign.id) + "#details")
+    return _save(
+        campaign,
+        errors,
+        lambda: services.save_details(
+            current_user, campaign, values, version=request.form.get("version"), now=utcnow()
+        ),
+        "The campaign's details are saved.",
+        anchor="#details",
+        field="details",
+    )
 
 
 def _codes_fragment(campaign: Campaign, errors: dict[str, str] | None = None, status: int = 200):
@@ -489,24 +510,21 @@ def response(campaign_id: int):
     errors: dict[str, str] = {}
     granted = _granted_from_form(campaign, errors)
     responded_on = _date("responded_on", errors)
-    if not errors:
-        try:
-            services.save_response(
-                current_user,
-                campaign,
-                granted,
-                responded_on=responded_on,
-                version=request.form.get("version"),
-                now=utcnow(),
-            )
-        except ServiceError as exc:
-            db.session.rollback()
-            errors[exc.field or "response"] = str(exc)
-    if errors:
-        return _page(_campaign(campaign_id), errors=errors, status=422)
-    db.session.commit()
-    flash("The response is saved.", "success")
-    return redirect_to(url_for("campaigns.detail", campaign_id=campaign.id) + "#response")
+    return _save(
+        campaign,
+        errors,
+        lambda: services.save_response(
+            current_user,
+            campaign,
+            granted,
+            responded_on=responded_on,
+            version=request.form.get("version"),
+            now=utcnow(),
+        ),
+        "The response is saved.",
+        anchor="#response",
+        field="response",
+    )
 
 
 @bp.route("/<int:campaign_id>/close", methods=["POST"])
@@ -521,32 +539,33 @@ def close(campaign_id: int):
             override = Outcome(request.form["outcome"])
         except ValueError:
             errors["outcome"] = "Choose an outcome."
-    if not errors:
-        try:
-            schedule = services.close_campaign(
-                current_user,
-                campaign,
-                version=request.form.get("version"),
-                today=practice_today(campaign.practice),
-                now=utcnow(),
-                effective_on=effective_on,
-                override=override,
-                reason=request.form.get("reason", ""),
+
+    def closed(schedule) -> str:
+        message = f"Campaign #{campaign.id} is closed: {campaign.outcome.value}."
+        if schedule is not None:
+            message += (
+                " The granted amounts are a new schedule version from "
+                f"{schedule.effective_from.strftime('%b %-d, %Y')}."
             )
-        except ServiceError as exc:
-            db.session.rollback()
-            errors[exc.field or "close"] = str(exc)
-    if errors:
-        return _page(_campaign(campaign_id), errors=errors, status=422)
-    db.session.commit()
-    message = f"Campaign #{campaign.id} is closed: {campaign.outcome.value}."
-    if schedule is not None:
-        message += (
-            f" The granted amounts are a new schedule version from "
-            f"{schedule.effective_from.strftime('%b %-d, %Y')}."
-        )
-    flash(message, "success")
-    return redirect_to(url_for("campaigns.detail", campaign_id=campaign.id))
+        return message
+
+    return _save(
+        campaign,
+        errors,
+        lambda: services.close_campaign(
+            current_user,
+            campaign,
+            version=request.form.get("version"),
+            today=practice_today(campaign.practice),
+            now=utcnow(),
+            effective_on=effective_on,
+            override=override,
+            reason=request.form.get("reason", ""),
+        ),
+        closed,
+        anchor="",
+        field="close",
+    )
 
 
 @bp.route("/<int:campaign_id>/withdraw", methods=["POST"])
@@ -588,26 +607,23 @@ def add_round(campaign_id: int):
         value = _money(raw, errors, "round_amounts")
         if value is not None:
             amounts[row.code] = value
-    if not errors:
-        try:
-            services.add_round(
-                current_user,
-                campaign,
-                direction=direction,
-                offered_on=offered_on,
-                amounts=amounts,
-                note=request.form.get("note", ""),
-                request_key=request.form.get("request_key") or None,
-                now=utcnow(),
-            )
-        except ServiceError as exc:
-            db.session.rollback()
-            errors[exc.field or "round_amounts"] = str(exc)
-    if errors:
-        return _page(_campaign(campaign_id), errors=errors, status=422)
-    db.session.commit()
-    flash("The round is recorded.", "success")
-    return redirect_to(url_for("campaigns.detail", campaign_id=campaign.id) + "#rounds")
+    return _save(
+        campaign,
+        errors,
+        lambda: services.add_round(
+            current_user,
+            campaign,
+            direction=direction,
+            offered_on=offered_on,
+            amounts=amounts,
+            note=request.form.get("note", ""),
+            request_key=request.form.get("request_key") or None,
+            now=utcnow(),
+        ),
+        "The round is recorded.",
+        anchor="#rounds",
+        field="round_amounts",
+    )
 
 
 @bp.route("/<int:campaign_id>/activities", methods=["POST"])
@@ -626,27 +642,24 @@ def add_activity(campaign_id: int):
         for f in request.files.getlist("files")
         if f and f.filename
     ]
-    if not errors:
-        try:
-            services.add_activity(
-                current_user,
-                campaign,
-                kind=kind,
-                happened_on=happened_on,
-                person=request.form.get("person", ""),
-                summary=request.form.get("summary", ""),
-                uploads=uploads,
-                request_key=request.form.get("request_key") or None,
-                now=utcnow(),
-            )
-        except ServiceError as exc:
-            db.session.rollback()
-            errors[exc.field or "summary"] = str(exc)
-    if errors:
-        return _page(_campaign(campaign_id), errors=errors, status=422)
-    db.session.commit()
-    flash("The activity is logged.", "success")
-    return redirect_to(url_for("campaigns.detail", campaign_id=campaign.id) + "#activity")
+    return _save(
+        campaign,
+        errors,
+        lambda: services.add_activity(
+            current_user,
+            campaign,
+            kind=kind,
+            happened_on=happened_on,
+            person=request.form.get("person", ""),
+            summary=request.form.get("summary", ""),
+            uploads=uploads,
+            request_key=request.form.get("request_key") or None,
+            now=utcnow(),
+        ),
+        "The activity is logged.",
+        anchor="#activity",
+        field="summary",
+    )
 
 
 @bp.route("/attachments/<int:attachment_id>")
@@ -692,25 +705,22 @@ def add_fact(campaign_id: int):
             value = int(raw)
         else:
             errors["value"] = "Enter a whole number."
-    if not errors:
-        try:
-            services.add_fact(
-                current_user,
-                campaign,
-                kind=kind,
-                statement=request.form.get("statement", ""),
-                source=request.form.get("source", ""),
-                value=value,
-                now=utcnow(),
-            )
-        except ServiceError as exc:
-            db.session.rollback()
-            errors[exc.field or "statement"] = str(exc)
-    if errors:
-        return _page(_campaign(campaign_id), errors=errors, status=422)
-    db.session.commit()
-    flash("The leverage fact is added.", "success")
-    return redirect_to(url_for("campaigns.detail", campaign_id=campaign.id) + "#leverage")
+    return _save(
+        campaign,
+        errors,
+        lambda: services.add_fact(
+            current_user,
+            campaign,
+            kind=kind,
+            statement=request.form.get("statement", ""),
+            source=request.form.get("source", ""),
+            value=value,
+            now=utcnow(),
+        ),
+        "The leverage fact is added.",
+        anchor="#leverage",
+        field="statement",
+    )
 
 
 @bp.route("/<int:campaign_id>/leverage/<int:fact_id>/delete", methods=["POST"])
