@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import sqlalchemy as sa
-from flask import jsonify
+from flask import jsonify, request
+from flask_login import current_user
 
 from ..accounts import scoping
 from ..accounts.access import READ, roles
 from ..accounts.models import Practice
+from ..dashboard.services import build_dashboard, dashboard_charts
 from ..extensions import db
 from ..fees.models import FeeSchedule
+from ..negotiations.views import practice_today
 from ..payers.models import Contract, Network, Payer
 from ..web import render_page
 from . import bp
@@ -23,6 +28,14 @@ def _count(model, *where) -> int:
 @bp.route("/")
 @roles(*READ)
 def dashboard():
+    practice_id = request.args.get("practice", type=int)
+    practice = scoping.get_or_404(Practice, practice_id) if practice_id is not None else None
+    figures = build_dashboard(
+        current_user,
+        practice_id=practice_id,
+        today=practice_today(practice) if practice else date.today(),
+        today_for=practice_today,
+    )
     counts = {
         "practices": _count(Practice, Practice.archived_at.is_(None)),
         "payers": _count(Payer, Payer.archived_at.is_(None)),
@@ -30,7 +43,14 @@ def dashboard():
         "contracts": _count(Contract, Contract.archived_at.is_(None)),
         "schedules": _count(FeeSchedule),
     }
-    return render_page("main/dashboard.html", counts=counts)
+    return render_page(
+        "main/dashboard.html",
+        counts=counts,
+        d=figures,
+        practices=scoping.visible_practices(),
+        practice=practice,
+        charts=dashboard_charts(figures),
+    )
 
 
 @bp.route("/settings")

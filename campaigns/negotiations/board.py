@@ -58,7 +58,8 @@ def _filtered(stmt, practice_id, owner_id, network_id):
     return stmt
 
 
-def _target_rows(campaign_ids: list[int]) -> dict[int, list[CampaignCode]]:
+def campaign_code_rows(campaign_ids: list[int]) -> dict[int, list[CampaignCode]]:
+    """The rows the money figures read (targets and answered codes), per campaign, in one query."""
     rows: dict[int, list[CampaignCode]] = {cid: [] for cid in campaign_ids}
     if campaign_ids:
         for row in db.session.scalars(
@@ -94,7 +95,7 @@ def board_cards(
         network_id,
     )
     found = db.session.execute(stmt).all()
-    rows = _target_rows([c.id for c, *_ in found])
+    rows = campaign_code_rows([c.id for c, *_ in found])
     cards = []
     for campaign, network, practice, owner in found:
         today = today_for(practice)
@@ -175,7 +176,7 @@ def closed_page(
         .limit(CLOSED_PER_PAGE)
         .offset((page - 1) * CLOSED_PER_PAGE)
     ).all()
-    rows = _target_rows([c.id for c, *_ in found])
+    rows = campaign_code_rows([c.id for c, *_ in found])
     result = []
     for campaign, network, practice in found:
         figs = figures(campaign, rows[campaign.id])

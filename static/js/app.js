@@ -22,9 +22,14 @@ function tickFormat(format) {
 function drawChart(canvas) {
   if (!window.Chart || canvas.dataset.drawn) return;
   const spec = JSON.parse(canvas.dataset.chart);
-  const datasets = [{ type: "bar", label: spec.label, data: spec.values, yAxisID: "y",
-                      backgroundColor: "#0172ad" }];
-  const scales = { y: { beginAtZero: true, ticks: { callback: tickFormat(spec.format) } } };
+  // One bar series (label, values) or several (series: [{label, values, colour}]), stacked
+  // when spec.stacked.
+  const series = spec.series || [{ label: spec.label, values: spec.values, colour: "#0172ad" }];
+  const datasets = series.map((s) => ({ type: "bar", label: s.label, data: s.values, yAxisID: "y",
+                                        backgroundColor: s.colour }));
+  const stacked = Boolean(spec.stacked);
+  const scales = { y: { beginAtZero: true, stacked, ticks: { callback: tickFormat(spec.format) } },
+                   x: { stacked } };
   if (spec.type === "pareto") {
     datasets.push({ type: "line", label: "Running share of the total", data: spec.cumulative,
                     yAxisID: "share", borderColor: "#d97706", pointRadius: 0 });
@@ -35,7 +40,7 @@ function drawChart(canvas) {
   new window.Chart(canvas, {
     data: { labels: spec.labels, datasets },
     options: { animation: false, responsive: true, maintainAspectRatio: false, scales,
-               plugins: { legend: { display: spec.type === "pareto" } } },
+               plugins: { legend: { display: spec.type === "pareto" || series.length > 1 } } },
   });
   canvas.dataset.drawn = "1";
 }

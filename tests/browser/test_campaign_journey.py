@@ -1,6 +1,6 @@
 """A billing manager runs a negotiation from the contract's analysis to a recorded partial
 outcome: start, edit an ask, add a code, move the card through the board (a move with a
-missing sent date is refused), record the response and close."""
+missing sent date is refused), record the response and close; the dashboard shows the gain."""
 
 from __future__ import annotations
 
@@ -99,6 +99,14 @@ def test_manager_runs_a_campaign_from_the_analysis_to_a_partial_outcome(app, liv
     expect(page.get_by_text("$1,044.00").first).to_be_visible()
     expect(page.get_by_role("link", name="a new version of the schedule")).to_be_visible()
     watched.shot("closed")
+
+    page.get_by_role("link", name="Dashboard").click()
+    # Won / yr: the realised gain 1,044.00; asked / yr 1,164.00; one partial: win rate 100%.
+    expect(page.locator("#won-total")).to_have_text("$1,044.00")
+    expect(page.locator("#asked-total")).to_have_text("$1,164.00")
+    expect(page.locator("#win-rate")).to_have_text("100.0%")
+    expect(page.locator("#by-network")).to_contain_text("Acme PPO")
+    watched.shot("dashboard")
 
     assert watched.errors == [], "\n".join(watched.errors)
     # the one refused request the journey makes on purpose: none (the refusal is a redirect)
