@@ -637,11 +637,11 @@ def add_activity(campaign_id: int):
     except ValueError:
         errors["kind"] = "Choose what kind of contact this was."
         kind = None
-    uploads = [
-        services.Upload(f.filename or "file", f.read(services.MAX_ATTACHMENT_BYTES + 1))
-        for f in request.files.getlist("files")
-        if f and f.filename
-    ]
+    uploads = []
+    for f in request.files.getlist("files"):
+        if f and f.filename:  # read one byte past the limit, so an oversized file says so
+            uploads.append(services.Upload(f.filename, f.read(services.MAX_ATTACHMENT_BYTES + 1)))
+        f.close()  # a large upload is a temporary file: close it now, not at collection
     return _save(
         campaign,
         errors,
