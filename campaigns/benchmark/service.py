@@ -55,10 +55,6 @@ class Analysis:
     office_fees: dict[int, dict[str, Decimal]]  # practice id -> code -> office fee
 
 
-def _cents(value: int) -> Decimal:
-    return (Decimal(value) / 100).quantize(engine.CENT)
-
-
 def _month_start(d: date) -> date:
     return d.replace(day=1)
 
@@ -134,13 +130,14 @@ def load_analysis(
         .where(Contract.practice_id.in_(ids), Contract.archived_at.is_(None))
     ).all()
     schedules = _effective_versions(ids, on)
-    lines: dict[int, dict[str, Decimal]] = {s.id: {} for s in schedules}
-    for schedule_id, code, cents in db.session.execute(
+    cents: dict[int, dict[str, int]] = {s.id: {} for s in schedules}
+    for schedule_id, code, amount in db.session.execute(
         sa.select(FeeLine.schedule_id, FeeLine.code, FeeLine.amount_cents).where(
-            FeeLine.schedule_id.in_(list(lines))
+            FeeLine.schedule_id.in_(list(cents))
         )
     ):
-        lines[schedule_id][code] = _cents(cents)
+        cents[schedule_id][code] = amount
+    lines = {schedule_id: engine.CentAmounts(amounts) for schedule_id, amounts in cents.items()}
 
     if period is None:
         period = default_period(
