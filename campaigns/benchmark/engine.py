@@ -171,6 +171,7 @@ class ContractResult:
     rows: Mapping[str, tuple] = field(default_factory=dict, repr=False, compare=False)
     scale: _Scale | None = field(default=None, repr=False, compare=False)
     rank: int = 0
+    keep_codes: bool = field(default=False, repr=False, compare=False)
 
     @property
     def weighted_pct_of_ucr(self) -> Decimal | None:
@@ -188,11 +189,22 @@ class ContractResult:
     @property
     def codes(self) -> tuple[CodeResult, ...]:
         """Every code row, ranked by opportunity (largest first), ties by code."""
-        return self._ranked()
+        if not self.keep_codes:
+            return self._ranked()
+        if "_codes" not in self.__dict__:
+            object.__setattr__(self, "_codes", self._ranked())
+        return self.__dict__["_codes"]
 
     @property
     def eighty_mark_codes(self) -> tuple[CodeResult, ...]:
+        if self.keep_codes:
+            return tuple(c for c in self.codes if c.in_80)
         return self._ranked(len(self.rows))
+
+    def for_one_page(self) -> ContractResult:
+        """A copy that builds its code rows once and keeps them, for a page that reads them
+        several times (the shared result in a cache never keeps them: memory)."""
+        return replace(self, keep_codes=True)
 
     def amounts(self, code: str) -> tuple[int | None, int | None, int | None] | None:
         """(A, E, U) of a code in units of 10^-places dollars; None when the contract has no

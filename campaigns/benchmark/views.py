@@ -290,7 +290,7 @@ def _contract_analysis(contract_id: int):
     analysis = _analysis(selection)
     if contract.id not in analysis.contracts:
         abort(404)  # archived contract: not analysed
-    return selection, analysis, analysis.contract(contract.id)
+    return selection, analysis, analysis.contract(contract.id).for_one_page()
 
 
 @bp.route("/contracts/<int:contract_id>")
