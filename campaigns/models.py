@@ -1,6 +1,7 @@
 """Imports every model module so the metadata is complete (Alembic, tests, the shell)."""
 
 from .accounts.models import AuditEvent, LoginAttempt, Organization, Practice, User  # noqa: F401
+from .benchmark.models import DataVersion  # noqa: F401
 from .fees.models import (  # noqa: F401
     CarrierAlias,
     CodeVolume,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from math import gcd
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -154,26 +155,70 @@ class CodeResult:
 
 @dataclass(frozen=True)
 class ContractResult:
+    """One contract's totals; its code rows are kept as integers and become CodeResults
+    (ranked by opportunity, then code) only when asked for (`codes`)."""
+
     contract_id: int
     name: str
     practice_id: int
     has_schedule: bool
-    codes: tuple[CodeResult, ...]  # ranked by opportunity, then code
     annual_allowed: Decimal
     annual_write_off: Decimal
     ucr_numerator: Fraction  # sum V*E over codes with U, E and V > 0 (exact)
     ucr_denominator: Fraction  # sum V*U over the same codes (exact)
     opportunity: Decimal
     volume: Fraction
+    rows: Mapping[str, tuple] = field(default_factory=dict, repr=False, compare=False)
+    scale: _Scale | None = field(default=None, repr=False, compare=False)
     rank: int = 0
+    keep_codes: bool = field(default=False, repr=False, compare=False)
 
     @property
     def weighted_pct_of_ucr(self) -> Decimal | None:
         return ratio(self.ucr_numerator, self.ucr_denominator)
 
+    def _ranked(self, limit: int | None = None) -> tuple[CodeResult, ...]:
+        ranked = _ranked_rows(self.rows)
+        eighty = _eighty_count(ranked, int(self.opportunity.scaleb(2)))
+        chosen = ranked if limit is None else ranked[: min(limit, eighty)]
+        return tuple(
+            self.scale.row(code, row, rank, rank <= eighty)
+            for rank, (code, row) in enumerate(chosen, start=1)
+        )
+
+    @property
+    def codes(self) -> tuple[CodeResult, ...]:
+        """Every code row, ranked by opportunity (largest first), ties by code."""
+        if not self.keep_codes:
+            return self._ranked()
+        if "_codes" not in self.__dict__:
+            object.__setattr__(self, "_codes", self._ranked())
+        return self.__dict__["_codes"]
+
     @property
     def eighty_mark_codes(self) -> tuple[CodeResult, ...]:
-        return tuple(c for c in self.codes if c.in_80)
+        if self.keep_codes:
+            return tuple(c for c in self.codes if c.in_80)
+        return self._ranked(len(self.rows))
+
+    def for_one_page(self) -> ContractResult:
+        """A copy that builds its code rows once and keeps them, for a page that reads them
+        several times (the shared result in a cache never keeps them: memory)."""
+        return replace(self, keep_codes=True)
+
+    def amounts(self, code: str) -> tuple[int | None, int | None, int | None] | None:
+        """(A, E, U) of a code in units of 10^-places dollars; None when the contract has no
+        row for the code (for pages that show a few figures of many cells)."""
+        row = self.rows.get(code)
+        return None if row is None else (row[A], row[E], row[U])
+
+    @property
+    def places(self) -> int:
+        return self.scale.places if self.scale else 2
+
+    def opportunities(self) -> Iterable[tuple[str, int]]:
+        """(code, opportunity in cents) of the codes with an opportunity, in no order."""
+        return ((code, row[OPPORTUNITY]) for code, row in self.rows.items() if row[OPPORTUNITY])
 
 
 @dataclass(frozen=True)
@@ -185,6 +230,8 @@ class PracticeResult:
     codes_without_office_fee: tuple[str, ...]  # codes with volume but no office fee
     unrouted_payers: tuple[int, ...]  # payers with volume and no contract to price them
     annual_factor: Fraction | None
+    #: code -> procedures counted over all contracts (V = count x annual factor)
+    code_counts: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def opportunity(self) -> Decimal:
@@ -244,23 +291,6 @@ def effective_allowed(allowed: Decimal | None, office: Decimal | None) -> Decima
     return min(allowed, office)
 
 
-def _median_without(ordered: Sequence[Decimal], own: Decimal | None) -> Decimal | None:
-    """The median of a sorted list after removing one occurrence of `own` (None: nothing)."""
-    if own is None:
-        return median(ordered)
-    index = bisect_left(ordered, own)
-    return _median_sorted([*ordered[:index], *ordered[index + 1 :]])
-
-
-def _median_sorted(ordered: Sequence[Decimal]) -> Decimal | None:
-    if not ordered:
-        return None
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def median(values: Sequence[Decimal]) -> Decimal | None:
     """The median; an even count takes the exact mean of the two middle values."""
     if not values:
@@ -288,74 +318,212 @@ def suggested_ask(
     return ask if ask > effective else None
 
 
-def contract_volumes(practice: PracticeInput) -> dict[int, dict[str, Fraction]]:
-    """Annualised volume per contract and code, added up through the pricing routes."""
-    factor = practice.period.annual_factor if practice.period else NONE
-    result: dict[int, dict[str, Fraction]] = {c.contract_id: {} for c in practice.contracts}
-    for (payer_id, code), count in practice.counts.items():
-        contract_id = practice.routes.get(payer_id)
-        if contract_id is None or contract_id not in result or not count:
-            continue
-        per_code = result[contract_id]
-        per_code[code] = per_code.get(code, NONE) + count * factor
-    return result
+class CentAmounts(Mapping[str, Decimal]):
+    """Amounts stored as whole cents, seen as Decimal dollars; the engine reads the cents
+    directly (no Decimal per line for a schedule of hundreds of codes)."""
+
+    __slots__ = ("cents",)
+
+    def __init__(self, cents: Mapping[str, int]):
+        self.cents = cents
+
+    def __getitem__(self, code: str) -> Decimal:
+        return Decimal(self.cents[code]).scaleb(-2)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.cents
+
+    def __iter__(self):
+        return iter(self.cents)
+
+    def __len__(self) -> int:
+        return len(self.cents)
+
+
+def _places(amounts: Mapping[str, Decimal]) -> int:
+    """Decimal places that hold every amount exactly (at least 2: cents)."""
+    if isinstance(amounts, CentAmounts):
+        return 2
+    places = 2
+    for value in amounts.values():
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > places:
+            places = -exponent
+    return places
+
+
+def _units(amounts: Mapping[str, Decimal], places: int) -> dict[str, int]:
+    if isinstance(amounts, CentAmounts):
+        if places == 2:
+            return dict(amounts.cents)
+        scale = 10 ** (places - 2)
+        return {code: cents * scale for code, cents in amounts.cents.items()}
+    return {code: int(value.scaleb(places)) for code, value in amounts.items()}
+
+
+def _round_ratio(numerator: int, denominator: int) -> int:
+    """numerator / denominator (denominator > 0) rounded half-up (away from zero)."""
+    if numerator >= 0:
+        return (2 * numerator + denominator) // (2 * denominator)
+    return -((-2 * numerator + denominator) // (2 * denominator))
+
+
+# A row of a contract, by code: (count, A, E, U, 2M, annual allowed, write-off, opportunity)
+# with A, E, U in units, 2M in half units, the money figures in cents; None where missing.
+N, A, E, U, M2, ALLOWED, WRITE_OFF, OPPORTUNITY = range(8)
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """How one practice's integer rows turn back into Decimals and Fractions."""
+
+    places: int
+    factor: Fraction
+    min_raise: Decimal
+    benchmark: Mapping[str, Decimal]
+
+    def dollars(self, units: int | None) -> Decimal | None:
+        return None if units is None else Decimal(units).scaleb(-self.places)
+
+    def peer(self, half_units: int | None) -> Decimal | None:
+        if half_units is None:
+            return None
+        if half_units % 2 == 0:
+            return Decimal(half_units // 2).scaleb(-self.places)
+        return Decimal(half_units).scaleb(-self.places) / 2
+
+    def row(self, code: str, row: tuple, rank: int, in_80: bool) -> CodeResult:
+        count, a, e, u, m2, allowed, write_off, opportunity = row
+        office, effective, peer = self.dollars(u), self.dollars(e), self.peer(m2)
+        return CodeResult(
+            code=code,
+            volume=count * self.factor,
+            office=office,
+            allowed=self.dollars(a),
+            effective=effective,
+            office_below_allowance=a is not None and u is not None and a > u,
+            annual_allowed=_cents(allowed),
+            annual_write_off=_cents(write_off),
+            peer=peer,
+            gap=max(ZERO, peer - effective)
+            if (peer is not None and effective is not None)
+            else None,
+            opportunity=_cents(opportunity),
+            suggested_ask=suggested_ask(
+                effective, office, peer, self.benchmark.get(code), self.min_raise
+            ),
+            rank=rank,
+            in_80=in_80,
+        )
+
+
+def _cents(cents: int | None) -> Decimal | None:
+    return None if cents is None else Decimal(cents).scaleb(-2)
 
 
 def analyse_practice(practice: PracticeInput) -> PracticeResult:
     """All contracts of one practice: their code figures, totals, ranking and 80% marks."""
-    office = practice.office
-    volumes = contract_volumes(practice)
-    effective: dict[int, dict[str, Decimal]] = {
-        c.contract_id: {
-            code: effective_allowed(amount, office.get(code)) for code, amount in c.allowed.items()
-        }
-        for c in practice.contracts
-    }
-    # Which contracts list each code, for the peer reference.
+    places = max([_places(practice.office)] + [_places(c.allowed) for c in practice.contracts])
+    office = _units(practice.office, places)
+    factor = practice.period.annual_factor if practice.period else NONE
+    # cents of V x amount = count x units x mult / div
+    mult, div = factor.numerator * 100, factor.denominator * 10**places
+    common = gcd(mult, div) or 1
+    mult, div = mult // common, div // common
+    scale = _Scale(places, factor, practice.min_raise, practice.benchmark)
+
+    counts: dict[int, dict[str, int]] = {c.contract_id: {} for c in practice.contracts}
+    for (payer_id, code), count in practice.counts.items():
+        contract_id = practice.routes.get(payer_id)
+        if contract_id is None or contract_id not in counts or not count:
+            continue
+        per_code = counts[contract_id]
+        per_code[code] = per_code.get(code, 0) + count
+
+    # contract id -> (A per code, E per code), in units
+    schedules: dict[int, tuple[dict[str, int], dict[str, int]]] = {}
+    for contract in practice.contracts:
+        allowed = _units(contract.allowed, places)
+        schedules[contract.contract_id] = (
+            allowed,
+            {
+                code: (a if (u := office.get(code)) is None or a <= u else u)
+                for code, a in allowed.items()
+            },
+        )
     # Every contract's effective allowed per code, sorted once; a contract's peers are that
     # list without its own value.
-    listed: dict[str, list[Decimal]] = {}
-    for contract in practice.contracts:
-        for code in contract.allowed:
-            listed.setdefault(code, []).append(effective[contract.contract_id][code])
+    listed: dict[str, list[int]] = {}
+    for _allowed, eff in schedules.values():
+        for code, e in eff.items():
+            listed.setdefault(code, []).append(e)
     for values in listed.values():
         values.sort()
 
     results = []
+    code_counts: dict[str, int] = {}
     for contract in practice.contracts:
         cid = contract.contract_id
-        codes = set(contract.allowed) | set(volumes[cid])
-        rows = []
-        for code in codes:
-            volume = volumes[cid].get(code, NONE)
+        allowed, eff = schedules[cid]
+        volumes = counts[cid]
+        rows: dict[str, tuple] = {}
+        total_allowed = total_write_off = total_opportunity = 0
+        ucr_e = ucr_u = total_count = 0
+        for code in allowed.keys() | volumes.keys():
+            n = volumes.get(code, 0)
+            e = eff.get(code)
             u = office.get(code)
-            a = contract.allowed.get(code)
-            e = effective[cid].get(code)
-            m = _median_without(listed.get(code, ()), e if a is not None else None)
-            gap = max(ZERO, m - e) if (m is not None and e is not None) else None
-            rows.append(
-                CodeResult(
-                    code=code,
-                    volume=volume,
-                    office=u,
-                    allowed=a,
-                    effective=e,
-                    office_below_allowance=a is not None and u is not None and a > u,
-                    annual_allowed=round_cents(times(volume, e)) if e is not None else None,
-                    annual_write_off=(
-                        round_cents(times(volume, u - e))
-                        if (u is not None and e is not None)
-                        else None
-                    ),
-                    peer=m,
-                    gap=gap,
-                    opportunity=round_cents(times(volume, gap)) if gap is not None else ZERO,
-                    suggested_ask=suggested_ask(
-                        e, u, m, practice.benchmark.get(code), practice.min_raise
-                    ),
-                )
+            peers = listed.get(code)
+            m2 = None
+            if peers:
+                size = len(peers)
+                skip = bisect_left(peers, e) if e is not None else size
+                if e is not None:
+                    size -= 1
+                if size:
+                    half = size // 2
+                    upper = peers[half] if half < skip else peers[half + 1]
+                    if size % 2:
+                        m2 = 2 * upper
+                    else:
+                        lower = peers[half - 1] if half - 1 < skip else peers[half]
+                        m2 = lower + upper
+            total_count += n
+            code_counts[code] = code_counts.get(code, 0) + n
+            if e is None:
+                rows[code] = (n, None, None, u, m2, None, None, 0)
+                continue
+            annual = _round_ratio(n * e * mult, div)
+            total_allowed += annual
+            write_off = None
+            if u is not None:
+                write_off = _round_ratio(n * (u - e) * mult, div)
+                total_write_off += write_off
+                if n > 0:
+                    ucr_e += n * e
+                    ucr_u += n * u
+            opportunity = 0
+            if m2 is not None and m2 > 2 * e:
+                opportunity = _round_ratio(n * (m2 - 2 * e) * mult, 2 * div)
+                total_opportunity += opportunity
+            rows[code] = (n, allowed[code], e, u, m2, annual, write_off, opportunity)
+        unit = Fraction(factor.numerator, factor.denominator * 10**places)
+        results.append(
+            ContractResult(
+                contract_id=cid,
+                name=contract.name,
+                practice_id=practice.practice_id,
+                has_schedule=contract.has_schedule,
+                annual_allowed=Decimal(total_allowed).scaleb(-2),
+                annual_write_off=Decimal(total_write_off).scaleb(-2),
+                ucr_numerator=ucr_e * unit,
+                ucr_denominator=ucr_u * unit,
+                opportunity=Decimal(total_opportunity).scaleb(-2),
+                volume=total_count * factor,
+                rows=rows,
+                scale=scale,
             )
-        results.append(_contract_result(contract, practice.practice_id, rows))
+        )
 
     ranked = rank_contracts(results)
     volume_codes = {code for (_payer, code), count in practice.counts.items() if count}
@@ -363,7 +531,7 @@ def analyse_practice(practice: PracticeInput) -> PracticeResult:
         {
             payer
             for (payer, _code), count in practice.counts.items()
-            if count and practice.routes.get(payer) not in volumes
+            if count and practice.routes.get(payer) not in counts
         }
     )
     return PracticeResult(
@@ -374,82 +542,32 @@ def analyse_practice(practice: PracticeInput) -> PracticeResult:
         codes_without_office_fee=tuple(sorted(volume_codes - set(office))),
         unrouted_payers=tuple(unrouted),
         annual_factor=practice.period.annual_factor if practice.period else None,
+        code_counts=code_counts,
     )
 
 
-def _contract_result(
-    contract: ContractInput, practice_id: int, rows: list[CodeResult]
-) -> ContractResult:
-    opportunity = sum((r.opportunity for r in rows), ZERO)
-    ranked = mark_eighty(rank_codes(rows), opportunity)
-    numerator = denominator = NONE  # Fractions for repeating volumes
-    whole_numerator = whole_denominator = ZERO  # Decimals for whole volumes (fast, exact)
-    for r in rows:
-        if r.office is not None and r.effective is not None and r.volume > 0:
-            part_e, part_u = times(r.volume, r.effective), times(r.volume, r.office)
-            if isinstance(part_e, Decimal):
-                whole_numerator += part_e
-                whole_denominator += part_u
-            else:
-                numerator += part_e
-                denominator += part_u
-    numerator += Fraction(whole_numerator)
-    denominator += Fraction(whole_denominator)
-    return ContractResult(
-        contract_id=contract.contract_id,
-        name=contract.name,
-        practice_id=practice_id,
-        has_schedule=contract.has_schedule,
-        codes=ranked,
-        annual_allowed=sum((r.annual_allowed for r in rows if r.annual_allowed is not None), ZERO),
-        annual_write_off=sum(
-            (r.annual_write_off for r in rows if r.annual_write_off is not None), ZERO
-        ),
-        ucr_numerator=numerator,
-        ucr_denominator=denominator,
-        opportunity=opportunity,
-        volume=sum((r.volume for r in rows), NONE),
-    )
+def _ranked_rows(rows: Mapping[str, tuple]) -> list[tuple[str, tuple]]:
+    """Codes by opportunity (largest first), ties by code."""
+    return sorted(rows.items(), key=lambda item: (-item[1][OPPORTUNITY], item[0]))
 
 
-def _settle(row: CodeResult, **values) -> None:
-    """Set rank / in_80 on a row the engine has just built and not yet handed out (a copy
-    through dataclasses.replace per row was a tenth of the engine's time)."""
-    for name, value in values.items():
-        object.__setattr__(row, name, value)
-
-
-def rank_codes(rows: Iterable[CodeResult]) -> list[CodeResult]:
-    """Codes by opportunity (largest first), ties by code; rank from 1 (rows built here)."""
-    ordered = sorted(rows, key=lambda r: (-r.opportunity, r.code))
-    for i, row in enumerate(ordered, start=1):
-        _settle(row, rank=i)
-    return ordered
-
-
-def mark_eighty(rows: list[CodeResult], total: Decimal) -> tuple[CodeResult, ...]:
-    """Flag the ranked codes up to and including the one whose running total first reaches
+def _eighty_count(ranked: Sequence[tuple[str, tuple]], total: int) -> int:
+    """How many ranked codes, up to and including the one whose running total first reaches
     80% of the contract's opportunity (none when there is no opportunity)."""
     if total <= 0:
-        return tuple(rows)
-    threshold = total * EIGHTY_PERCENT
-    running = ZERO
-    for row in rows:
-        running += row.opportunity
-        _settle(row, in_80=True)
-        if running >= threshold:
-            break
-    return tuple(rows)
+        return 0
+    running = 0
+    for index, (_code, row) in enumerate(ranked, start=1):
+        running += row[OPPORTUNITY]
+        if 5 * running >= 4 * total:  # running >= 0.8 x total, in integers
+            return index
+    return len(ranked)
 
 
 def rank_contracts(results: Iterable[ContractResult]) -> tuple[ContractResult, ...]:
     """Contracts by opportunity (largest first), ties by name; rank from 1."""
     ordered = sorted(results, key=lambda c: (-c.opportunity, c.name, c.contract_id))
-    return tuple(_replace(c, rank=i) for i, c in enumerate(ordered, start=1))
-
-
-def _replace(obj, **changes):
-    return replace(obj, **changes)
+    return tuple(replace(c, rank=i) for i, c in enumerate(ordered, start=1))
 
 
 # ---- several practices ---------------------------------------------------------------------
@@ -501,14 +619,22 @@ class ParetoPoint:
 def pareto(contracts: Iterable[ContractResult]) -> tuple[ParetoPoint, ...]:
     """Opportunity by (contract, code), largest first, with the running share of the total."""
     rows = sorted(
-        ((c.contract_id, c.name, r) for c in contracts for r in c.codes if r.opportunity > 0),
-        key=lambda t: (-t[2].opportunity, t[1], t[2].code),
+        (
+            (c.contract_id, c.name, code, cents)
+            for c in contracts
+            for code, cents in c.opportunities()
+        ),
+        key=lambda t: (-t[3], t[1], t[2]),
     )
-    total = sum((r.opportunity for _cid, _name, r in rows), ZERO)
-    points, running = [], ZERO
-    for cid, _name, r in rows:
-        running += r.opportunity
-        points.append(ParetoPoint(cid, r.code, r.opportunity, running, ratio(running, total)))
+    total = sum(cents for *_rest, cents in rows)
+    points, running = [], 0
+    for cid, _name, code, cents in rows:
+        running += cents
+        points.append(
+            ParetoPoint(
+                cid, code, _cents(cents), _cents(running), ratio(Decimal(running), Decimal(total))
+            )
+        )
     return tuple(points)
 
 

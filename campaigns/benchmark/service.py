@@ -3,11 +3,13 @@ the engine, in a fixed number of queries whatever the number of codes or contrac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask import current_app
 
 from ..accounts.models import Practice, User
 from ..accounts.scoping import scoped
@@ -15,6 +17,8 @@ from ..extensions import db
 from ..fees.models import CodeVolume, FeeLine, FeeSchedule, ProcedureCode, ScheduleKind
 from ..payers.models import Contract, Network, Payer, PricingRoute
 from . import engine
+from .cache import AnalysisCache, Version
+from .models import SCOPE, DataVersion
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,6 @@ class Analysis:
         )
 
     office_fees: dict[int, dict[str, Decimal]]  # practice id -> code -> office fee
-
-
-def _cents(value: int) -> Decimal:
-    return (Decimal(value) / 100).quantize(engine.CENT)
 
 
 def _month_start(d: date) -> date:
@@ -112,6 +112,43 @@ def _effective_versions(practice_ids: list[int], on: date) -> list[FeeSchedule]:
     return list(chosen.values())
 
 
+def data_version() -> Version:
+    """The version of every table the analysis reads, in one query (bumped by triggers)."""
+    row = db.session.execute(
+        sa.select(DataVersion.id, DataVersion.version).where(DataVersion.scope == SCOPE)
+    ).first()
+    return (row.id, row.version) if row else (0, 0)
+
+
+def analysis_cache() -> AnalysisCache:
+    """This app's cache in this process (a gunicorn worker has its own), sized by
+    ANALYSIS_CACHE_MB (default 256; 0 turns caching off)."""
+    cache = current_app.extensions.get("analysis_cache")
+    if cache is None:
+        megabytes = int(current_app.config.get("ANALYSIS_CACHE_MB", 256))
+        cache = current_app.extensions.setdefault(
+            "analysis_cache", AnalysisCache(megabytes * 2**20)
+        )
+    return cache
+
+
+@dataclass(frozen=True)
+class _PracticeEntry:
+    """One practice's analysis and labels: what the cache keeps per practice."""
+
+    result: engine.PracticeResult
+    contracts: dict[int, ContractInfo]
+    office_schedule: int | None
+    benchmark_labels: frozenset[str]
+    office_fees: Mapping[str, Decimal]
+
+    @property
+    def size(self) -> int:
+        """Bytes, roughly (tracemalloc at group scale: about 200 per code row)."""
+        rows = sum(len(c.rows) for c in self.result.contracts)
+        return 4096 + 1024 * len(self.contracts) + 200 * rows + 150 * len(self.office_fees)
+
+
 def load_analysis(
     user: User,
     practice_ids: list[int] | None,
@@ -120,32 +157,86 @@ def load_analysis(
     period: engine.Period | None = None,
     benchmark_label: str | None = None,
 ) -> Analysis:
-    """Analysis of the given practices (None: all the user may see) on date `on`."""
+    """Analysis of the given practices (None: all the user may see) on date `on`.
+
+    Each practice's figures are computed once per data version (see `data_version`) and kept
+    in this process's cache; a request for cached practices reads only the version, the
+    practices, the payers' names and the code descriptions."""
     practices = db.session.scalars(
         scoped(Practice, user).where(Practice.archived_at.is_(None)).order_by(Practice.name)
     ).all()
     if practice_ids is not None:
         practices = [p for p in practices if p.id in set(practice_ids)]
     ids = [p.id for p in practices]
+    version = data_version()
+    cache = analysis_cache()
 
+    if period is None:
+        months = max((p.analysis_period_months for p in practices), default=12)
+        period = cache.get_or_compute(
+            ("period", tuple(ids), on, months),
+            version,
+            lambda: (default_period(ids, on, months), 512),
+        )
+    entries: dict[int, _PracticeEntry] = {}
+    for pid in ids:
+        found = cache.get(("practice", pid, on, period, benchmark_label), version)
+        if found is not None:
+            entries[pid] = found
+    missing = [p for p in practices if p.id not in entries]
+    if missing:
+        for pid, entry in _compute(user, missing, on, period, benchmark_label).items():
+            cache.put(("practice", pid, on, period, benchmark_label), version, entry, entry.size)
+            entries[pid] = entry
+
+    payers = db.session.execute(
+        sa.select(Payer.id, Payer.name).where(Payer.organization_id == user.organization_id)
+    ).all()
+    descriptions = dict(
+        db.session.execute(
+            sa.select(ProcedureCode.code, ProcedureCode.description).where(
+                ProcedureCode.organization_id == user.organization_id
+            )
+        ).all()
+    )
+    chosen = [entries[pid] for pid in ids]
+    return Analysis(
+        on=on,
+        group=engine.GroupResult(tuple(e.result for e in chosen)),
+        contracts={cid: info for e in chosen for cid, info in e.contracts.items()},
+        descriptions=descriptions,
+        office_schedule={pid: entries[pid].office_schedule for pid in ids},
+        payer_names=dict(payers),
+        benchmark_labels=sorted(set().union(*(e.benchmark_labels for e in chosen))),
+        benchmark_label=benchmark_label,
+        office_fees={pid: entries[pid].office_fees for pid in ids},
+    )
+
+
+def _compute(
+    user: User,
+    practices: list[Practice],
+    on: date,
+    period: engine.Period | None,
+    benchmark_label: str | None,
+) -> dict[int, _PracticeEntry]:
+    """Load the practices' data in a fixed number of queries and run the engine on each."""
+    ids = [p.id for p in practices]
     contracts = db.session.execute(
         sa.select(Contract, Network.name, Network.owner_payer_id)
         .join(Network, Network.id == Contract.network_id)
         .where(Contract.practice_id.in_(ids), Contract.archived_at.is_(None))
     ).all()
     schedules = _effective_versions(ids, on)
-    lines: dict[int, dict[str, Decimal]] = {s.id: {} for s in schedules}
-    for schedule_id, code, cents in db.session.execute(
+    cents: dict[int, dict[str, int]] = {s.id: {} for s in schedules}
+    for schedule_id, code, amount in db.session.execute(
         sa.select(FeeLine.schedule_id, FeeLine.code, FeeLine.amount_cents).where(
-            FeeLine.schedule_id.in_(list(lines))
+            FeeLine.schedule_id.in_(list(cents))
         )
     ):
-        lines[schedule_id][code] = _cents(cents)
+        cents[schedule_id][code] = amount
+    lines = {schedule_id: engine.CentAmounts(amounts) for schedule_id, amounts in cents.items()}
 
-    if period is None:
-        period = default_period(
-            ids, on, max((p.analysis_period_months for p in practices), default=12)
-        )
     counts: dict[int, dict[tuple[int, str], int]] = {pid: {} for pid in ids}
     if period is not None:
         for practice_id, payer_id, code, total in db.session.execute(
@@ -169,8 +260,8 @@ def load_analysis(
             PricingRoute.practice_id.in_(ids)
         )
     ).all()
-    payers = db.session.execute(
-        sa.select(Payer.id, Payer.name).where(Payer.organization_id == user.organization_id)
+    payer_ids = db.session.scalars(
+        sa.select(Payer.id).where(Payer.organization_id == user.organization_id)
     ).all()
     own_network = dict(
         db.session.execute(
@@ -179,35 +270,27 @@ def load_analysis(
             )
         ).all()
     )
-    descriptions = dict(
-        db.session.execute(
-            sa.select(ProcedureCode.code, ProcedureCode.description).where(
-                ProcedureCode.organization_id == user.organization_id
-            )
-        ).all()
-    )
 
     by_contract = {
         (s.practice_id, s.contract_id): s for s in schedules if s.kind == ScheduleKind.CONTRACT
     }
     office_by_practice = {s.practice_id: s for s in schedules if s.kind == ScheduleKind.OFFICE}
-    labels = sorted({s.label for s in schedules if s.kind == ScheduleKind.BENCHMARK})
     bench_by_practice = {
         s.practice_id: s
         for s in schedules
         if s.kind == ScheduleKind.BENCHMARK and s.label == benchmark_label
     }
 
-    inputs, infos, office_fees = [], {}, {}
+    entries = {}
     for practice in practices:
         own = [(c, name) for c, name, _owner in contracts if c.practice_id == practice.id]
         contract_by_network = {c.network_id: c.id for c, _name in own}
         explicit = {payer: net for pid, payer, net in routes if pid == practice.id}
         route_map: dict[int, int | None] = {}
-        for payer_id, _payer_name in payers:
+        for payer_id in payer_ids:
             network_id = explicit.get(payer_id, own_network.get(payer_id))
             route_map[payer_id] = contract_by_network.get(network_id)
-        contract_inputs = []
+        contract_inputs, infos = [], {}
         for contract, network_name in own:
             schedule = by_contract.get((practice.id, contract.id))
             contract_inputs.append(
@@ -229,13 +312,13 @@ def load_analysis(
                 contract.notice_deadline,
             )
         office = office_by_practice.get(practice.id)
-        office_fees[practice.id] = lines[office.id] if office else {}
+        office_fees = lines[office.id] if office else engine.CentAmounts({})
         bench = bench_by_practice.get(practice.id)
-        inputs.append(
+        result = engine.analyse_practice(
             engine.PracticeInput(
                 practice_id=practice.id,
                 name=practice.name,
-                office=office_fees[practice.id],
+                office=office_fees,
                 contracts=contract_inputs,
                 counts=counts[practice.id],
                 routes=route_map,
@@ -244,18 +327,15 @@ def load_analysis(
                 benchmark=lines[bench.id] if bench else {},
             )
         )
-
-    analysis = Analysis(
-        on=on,
-        group=engine.analyse_group(inputs),
-        contracts=infos,
-        descriptions=descriptions,
-        office_schedule={
-            pid: (s.id if (s := office_by_practice.get(pid)) else None) for pid in ids
-        },
-        payer_names=dict(payers),
-        benchmark_labels=labels,
-        benchmark_label=benchmark_label,
-        office_fees=office_fees,
-    )
-    return analysis
+        entries[practice.id] = _PracticeEntry(
+            result=result,
+            contracts=infos,
+            office_schedule=office.id if office else None,
+            benchmark_labels=frozenset(
+                s.label
+                for s in schedules
+                if s.kind == ScheduleKind.BENCHMARK and s.practice_id == practice.id
+            ),
+            office_fees=office_fees,
+        )
+    return entries

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from flask import abort, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from ..accounts.access import READ, roles
 from ..accounts.models import Practice
@@ -22,6 +23,8 @@ from . import bp, engine
 from .service import Analysis, load_analysis
 
 MATRIX_PER_PAGE = 50
+#: the full matrix (`all=1`) is paged too: 100 codes x 400 contracts is already 40,000 cells
+MATRIX_FULL_PER_PAGE = 100
 
 
 @dataclass
@@ -175,20 +178,22 @@ def matrix():
     selection = read_selection()
     analysis = _analysis(selection)
     data = _matrix_data(analysis, request.args.get("category") or None)
-    page = max(1, request.args.get("page", 1, type=int))
     show_all = request.args.get("all") == "1"
+    per_page = MATRIX_FULL_PER_PAGE if show_all else MATRIX_PER_PAGE
     codes = data["codes"]
-    pages = max(1, -(-len(codes) // MATRIX_PER_PAGE))
-    if not show_all:
-        codes = codes[(page - 1) * MATRIX_PER_PAGE : page * MATRIX_PER_PAGE]
+    pages = max(1, -(-len(codes) // per_page))
+    page = min(max(1, request.args.get("page", 1, type=int)), pages)
+    codes = codes[(page - 1) * per_page : page * per_page]
     return _page(
         "analysis/matrix.html",
         selection,
         analysis,
         matrix=data,
         codes=codes,
+        cells={code: _cells(data["columns"], code) for code in codes},
         page=page,
         pages=pages,
+        per_page=per_page,
         show_all=show_all,
         category=request.args.get("category", ""),
     )
@@ -204,11 +209,10 @@ def _matrix_data(analysis: Analysis, only_category: str | None) -> dict:
         )
     )
     volume: dict[str, Fraction] = {}
-    cells: dict[tuple[str, int], engine.CodeResult] = {}
-    for contract in columns:
-        for row in contract.codes:
-            cells[(row.code, contract.contract_id)] = row
-            volume[row.code] = volume.get(row.code, engine.NONE) + row.volume
+    for practice in analysis.group.practices:
+        factor = practice.annual_factor or engine.NONE
+        for code, count in practice.code_counts.items():
+            volume[code] = volume.get(code, engine.NONE) + count * factor
     codes = sorted(volume, key=lambda code: (-volume[code], code))
     if only_category:
         codes = [code for code in codes if category(code) == only_category]
@@ -218,12 +222,51 @@ def _matrix_data(analysis: Analysis, only_category: str | None) -> dict:
             office.setdefault(code, set()).add(fee)
     return {
         "columns": columns,
-        "cells": cells,
         "codes": codes,
         "volume": volume,
         "office": {c: (min(v) if len(v) == 1 else None) for c, v in office.items()},
         "categories": sorted({category(c) for c in volume}),
     }
+
+
+NOT_LISTED = Markup('<td class="num heat-none"><small class="muted">not listed</small></td>')
+
+
+def _cells(columns: list[engine.ContractResult], code: str) -> Markup:
+    """A code's row of cells: allowed amount, E / U, a colour and the formula as a title.
+    Drawn from the engine's integers straight into HTML: a page has up to 40,000 cells, and
+    a Decimal, a CodeResult or a template call per cell took most of a second."""
+    return Markup("".join([_cell(c, code) for c in columns]))  # noqa: S704 - numbers only
+
+
+def _cell(contract: engine.ContractResult, code: str) -> str:
+    amounts = contract.amounts(code)
+    if amounts is None or amounts[0] is None:
+        return NOT_LISTED
+    a, e, u = amounts
+    scale = 10 ** (contract.places - 2)
+    allowed = _money_units(a, scale)
+    if u is None:
+        title = f"effective allowed = allowed = {allowed} (no office fee)"
+    else:
+        title = (
+            f"effective allowed = min(allowed {allowed}, office fee {_money_units(u, scale)}) = "
+            f"{_money_units(e, scale)}"
+        )
+    if not u:
+        pct, heat = "n/a", "heat-none"
+    else:
+        tenths = (2000 * e + u) // (2 * u)  # E / U in tenths of a percent, half-up
+        pct = f"{tenths // 10}.{tenths % 10}%"
+        heat = f"heat-{min(9, max(0, (20 * e - 8 * u) // u))}"  # as heat_class: 40%..90%
+    # every part is digits, '$', ',', '.', '%' and our own words: nothing to escape
+    return f'<td class="num {heat}" title="{title}">{allowed}<br><small>{pct}</small></td>'
+
+
+def _money_units(units: int, scale: int) -> str:
+    """'$1,234.50' from an amount in units of 1/(100 x scale) dollar, rounded half-up."""
+    cents = units if scale == 1 else (2 * units + scale) // (2 * scale)
+    return f"${cents // 100:,}.{cents % 100:02d}"
 
 
 def heat_class(pct: Decimal | None) -> str:
@@ -247,7 +290,7 @@ def _contract_analysis(contract_id: int):
     analysis = _analysis(selection)
     if contract.id not in analysis.contracts:
         abort(404)  # archived contract: not analysed
-    return selection, analysis, analysis.contract(contract.id)
+    return selection, analysis, analysis.contract(contract.id).for_one_page()
 
 
 @bp.route("/contracts/<int:contract_id>")
@@ -422,14 +465,10 @@ def matrix_export(kind: str):
             data["office"].get(code),
         ]
         for c in data["columns"]:
-            cell = data["cells"].get((code, c.contract_id))
-            allowed = cell.allowed if cell else None
-            office = cell.office if cell else None
+            a, e, u = c.amounts(code) or (None, None, None)
             row += [
-                allowed,
-                engine.ratio(cell.effective, office)
-                if cell and cell.effective is not None and office
-                else None,
+                Decimal(a).scaleb(-c.places) if a is not None else None,
+                engine.ratio(Decimal(e), Decimal(u)) if e is not None and u else None,
             ]
         rows.append(row)
     return _export(kind, f"code-matrix-{selection.on.isoformat()}", "Code matrix", columns, rows)
