@@ -273,7 +273,167 @@ def seed_demo(today: date) -> bool:
                             }
                         )
         db.session.execute(sa.insert(CodeVolume), rows)
+    seed_campaigns(org, today)
     return True
+
+
+# (practice index, network index, outcome or the open step, months ago it closed or opened)
+CAMPAIGNS = (
+    (0, 0, "yes", 30),
+    (1, 0, "withdrawn", 24),
+    (0, 1, "partial", 18),
+    (1, 3, "yes", 14),
+    (0, 2, "no", 12),
+    (1, 1, "partial", 8),
+    (0, 0, "request", 0),
+    (0, 1, "benchmark", 0),
+    (0, 3, "build", 0),
+    (1, 2, "submit", 0),
+    (1, 4, "response", 0),
+    (0, 5, "response", 0),
+)
+
+
+def seed_campaigns(org: Organization, today: date) -> None:
+    """Campaigns in every step and closed ones with each outcome over the last three years,
+    run through the real services on today's figures, then dated back (deterministic)."""
+    from .modelbase import utcnow
+    from .negotiations import services
+    from .negotiations.models import Campaign, Direction, Step
+
+    manager = db.session.scalar(sa.select(User).where(User.email == DEMO_USERS[1][0]))
+    practices = db.session.scalars(
+        sa.select(Practice).where(Practice.organization_id == org.id).order_by(Practice.id)
+    ).all()
+    contracts = {
+        (p_index, n_index): contract
+        for p_index, practice in enumerate(practices)
+        for n_index, contract in enumerate(
+            db.session.scalars(
+                sa.select(Contract).where(Contract.practice_id == practice.id).order_by(Contract.id)
+            )
+        )
+    }
+    now = utcnow()
+    order = list(Step)
+    for p_index, n_index, what, months_ago in CAMPAIGNS:
+        contract = contracts[(p_index, n_index)]
+        campaign = services.start_campaign(manager, contract, today=today, now=now)
+        if not any(r.is_target for r in campaign.codes):
+            # a network that pays as well as its peers: ask 7% more on its busiest codes
+            busiest = sorted(campaign.codes, key=lambda r: (-r.count, r.code))[:5]
+            for r in busiest:
+                if r.allowed_cents and r.office_cents and r.office_cents > r.allowed_cents:
+                    r.is_target = True
+                    r.asked_cents = min(r.office_cents, round(r.allowed_cents * 1.07 / 100) * 100)
+        targets = [r for r in campaign.codes if r.is_target]
+
+        def go(to: Step, campaign: Campaign = campaign) -> None:
+            services.move(manager, campaign, to, version=campaign.version, today=today, now=now)
+            db.session.flush()
+
+        if what in Step.__members__.values():
+            step = Step(what)
+        else:  # closed: answered after submission, or withdrawn while building the case
+            step = Step.BUILD if what == "withdrawn" else Step.RESPONSE
+        if step.index >= Step.BENCHMARK.index:
+            campaign.schedule_requested_on = today - timedelta(days=45)
+            campaign.schedule_received_on = today - timedelta(days=38)
+        if step.index >= Step.RESPONSE.index:
+            campaign.submitted_on, campaign.sent_how = today, "email"
+            campaign.sent_to = contract.pr_email
+        for to in order[1 : step.index + 1]:
+            go(to)
+        if what == "request":  # asked 40 days ago, nothing yet: overdue
+            campaign.schedule_requested_on = today - timedelta(days=40)
+        if what == "response" and n_index == 5:  # a counteroffer halfway to the asks
+            services.add_round(
+                manager,
+                campaign,
+                direction=Direction.THEY_OFFERED,
+                offered_on=today - timedelta(days=10),
+                amounts={r.code: _halfway(r.allowed_cents, r.asked_cents) for r in targets[:5]},
+                note="Provider relations offered part of the ask by phone.",
+                request_key=None,
+                now=now,
+            )
+        if step == Step.RESPONSE and what != "response" or what == "withdrawn":
+            if what == "withdrawn":
+                services.withdraw(
+                    manager,
+                    campaign,
+                    version=campaign.version,
+                    reason="Network merged with another; asked again later.",
+                    today=today,
+                    now=now,
+                )
+            else:
+                granted = {}
+                for i, r in enumerate(targets):
+                    if what == "yes" or (what == "partial" and i % 2 == 0):
+                        granted[r.code] = _dollars(r.asked_cents)
+                    elif what == "partial":
+                        granted[r.code] = _halfway(r.allowed_cents, r.asked_cents)
+                    else:
+                        granted[r.code] = _dollars(r.allowed_cents)
+                services.save_response(
+                    manager,
+                    campaign,
+                    granted,
+                    responded_on=today,
+                    version=campaign.version,
+                    now=now,
+                )
+                db.session.flush()
+                closed_on = _months_before(today, months_ago)
+                services.close_campaign(
+                    manager,
+                    campaign,
+                    version=campaign.version,
+                    today=today,
+                    now=now,
+                    effective_on=closed_on + timedelta(days=30),
+                )
+            _date_back(campaign, _months_before(today, months_ago))
+        elif what == "response":
+            campaign.submitted_on = today - timedelta(days=70 if n_index == 4 else 20)
+            campaign.response_due_on = campaign.submitted_on + timedelta(days=30)
+            campaign.opened_on = campaign.submitted_on - timedelta(days=40)
+        db.session.flush()
+
+
+def _dollars(cents: int | None) -> Decimal | None:
+    return None if cents is None else Decimal(cents) / 100
+
+
+def _halfway(low: int | None, high: int | None) -> Decimal:
+    """Halfway from the allowed amount to the ask, to the dollar."""
+    return Decimal((low + high) // 200)
+
+
+def _months_before(day: date, months: int) -> date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return date(year, month + 1, min(day.day, 28))
+
+
+def _date_back(campaign, closed_on: date) -> None:
+    """Move a closed campaign's dates to its place in the demo's history."""
+    from .negotiations.services import next_review
+
+    submitted = closed_on - timedelta(days=65)
+    campaign.opened_on = submitted - timedelta(days=50)
+    campaign.schedule_requested_on = campaign.opened_on
+    campaign.schedule_received_on = campaign.opened_on + timedelta(days=12)
+    campaign.submitted_on = submitted if campaign.frozen_at else None
+    campaign.response_due_on = submitted + timedelta(days=30) if campaign.frozen_at else None
+    campaign.responded_on = closed_on if campaign.frozen_at else None
+    campaign.closed_on = closed_on
+    campaign.next_review_on = next_review(
+        closed_on,
+        campaign.practice.re_review_months,
+        campaign.contract.renewal_date,
+        campaign.contract.notice_deadline,
+    )
 
 
 def demo_user(email: str) -> User | None:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from campaigns.accounts.models import Organization, Practice, Role, User
 from campaigns.fees.models import CodeVolume, FeeLine, FeeSchedule, ProcedureCode, ScheduleKind
+from campaigns.negotiations.models import Campaign, Outcome, Status
 from campaigns.payers.models import Contact, Contract, Network, NetworkKind, Payer, PricingRoute
 from tests.conftest import database, html_text, login
 
@@ -116,6 +117,7 @@ def demo_counts(s) -> dict[str, int]:
             FeeLine,
             ProcedureCode,
             CodeVolume,
+            Campaign,
         )
     }
 
@@ -168,11 +170,25 @@ def test_seed_demo_creates_the_demo_organisation_once(app):
         kinds_of_schedules = s.execute(
             sa.select(FeeSchedule.kind, sa.func.count()).group_by(FeeSchedule.kind)
         ).all()
-        assert dict(kinds_of_schedules) == {ScheduleKind.OFFICE: 2, ScheduleKind.CONTRACT: 12}
+        # 12 contract schedules, and the versions the 4 campaigns closed with a gain wrote
+        # (yes, yes, partial, partial; "no" changed nothing), each a full copy
+        assert dict(kinds_of_schedules) == {ScheduleKind.OFFICE: 2, ScheduleKind.CONTRACT: 16}
         lines_per_schedule = s.scalars(
             sa.select(sa.func.count(FeeLine.id)).group_by(FeeLine.schedule_id)
         ).all()
-        assert lines_per_schedule == [45] * 14
+        assert lines_per_schedule == [45] * 18
+
+        campaigns = s.scalars(sa.select(Campaign)).all()
+        open_steps = sorted(c.step.value for c in campaigns if c.status == Status.OPEN)
+        assert open_steps == ["benchmark", "build", "request", "response", "response", "submit"]
+        outcomes = sorted(c.outcome.value for c in campaigns if c.status == Status.CLOSED)
+        assert outcomes == ["no", "partial", "partial", "withdrawn", "yes", "yes"]
+        closed_years = {c.closed_on.year for c in campaigns if c.closed_on}
+        assert len(closed_years) == 3  # spread over the last three years
+        assert all(
+            c.result_schedule_id for c in campaigns if c.outcome in (Outcome.YES, Outcome.PARTIAL)
+        )
+        assert all(c.next_review_on for c in campaigns if c.status == Status.CLOSED)
         assert count(s, FeeLine, FeeLine.amount_cents <= 0) == 0
 
         codes = s.scalars(sa.select(ProcedureCode.code)).all()
