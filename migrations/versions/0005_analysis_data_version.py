@@ -1,7 +1,7 @@
 """Analysis data version: a counter row bumped by triggers on every table the analysis reads.
 
-Revision ID: 0004_analysis_version
-Revises: 0003_scheduler_lease
+Revision ID: 0005_analysis_version
+Revises: 0004_campaigns
 Create Date: 2026-11-30 09:00:00.000000
 
 Written by hand (autogenerate knows no triggers). SQLite triggers are per row; PostgreSQL's
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0004_analysis_version"
-down_revision = "0003_scheduler_lease"
+revision = "0005_analysis_version"
+down_revision = "0004_campaigns"
 branch_labels = None
 depends_on = None
 
