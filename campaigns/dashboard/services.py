@@ -4,12 +4,11 @@ the open pipeline by step, what is overdue and what is due for review."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-
-import sqlalchemy as sa
 
 from ..accounts.models import Practice, User
 from ..accounts.scoping import scoped
@@ -22,15 +21,23 @@ from ..payers.models import Contract, Network
 
 OUTCOMES = [o.value for o in Outcome]
 DUE_WITHIN_DAYS = 60
+COLOURS = {"yes": "#15803d", "partial": "#d97706", "no": "#b91c1c", "withdrawn": "#6b7280"}
 
 
 @dataclass
 class NetworkRow:
+    """The closed campaigns of one network (or of all of them): outcome counts, $/yr asked
+    and won (withdrawn campaigns count in neither), and the submitted -> responded pairs."""
+
     network: str
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
-    asked: Decimal = Decimal(0)  # $/yr asked, campaigns answered (withdrawn ones left out)
-    won: Decimal = Decimal(0)  # realised gain $/yr
+    asked: Decimal = Decimal(0)
+    won: Decimal = Decimal(0)
     responses: list[tuple[date, date]] = field(default_factory=list)
+
+    @property
+    def answered(self) -> int:
+        return self.counts["yes"] + self.counts["partial"] + self.counts["no"]
 
     @property
     def win_rate(self) -> Decimal | None:
@@ -42,22 +49,38 @@ class NetworkRow:
 
 
 @dataclass(frozen=True)
+class PipelineRow:
+    step: Step | None  # None: the total of every step
+    campaigns: int
+    asked: Decimal  # $/yr asked over the target codes of the campaigns in the step
+
+
+@dataclass(frozen=True)
 class Due:
+    """A contract to look at: its re-review date or its notice deadline is near."""
+
     contract_id: int
     network: str
     practice: str
     what: str  # "re-review" or "notice deadline"
     on: date
-    campaign_id: int | None
+    last_campaign_id: int | None  # the closed campaign whose review is due
+    open_campaign_id: int | None  # an open campaign already working on the contract
+
+    def overdue(self, today: date) -> bool:
+        return self.on < today
 
 
 @dataclass(frozen=True)
 class Dashboard:
+    today: date
     years: list[int]
     by_year: dict[int, dict[str, int]]
+    year_win_rates: dict[int, Decimal | None]
     networks: list[NetworkRow]
     total: NetworkRow
-    pipeline: list[tuple[Step, int, Decimal]]  # step, campaigns, $/yr asked
+    pipeline: list[PipelineRow]
+    pipeline_total: PipelineRow | None
     overdue: list[Card]
     due: list[Due]
     open_count: int
@@ -69,15 +92,21 @@ def build_dashboard(
     *,
     practice_id: int | None,
     today: date,
-    today_for: Callable[[Practice], date],
+    today_for: Callable[[Practice], date] | None = None,
 ) -> Dashboard:
+    """The dashboard of the practices `user` may see (or of one of them), on `today`.
+
+    `today_for` gives a practice's own date for the open campaigns' due dates (practices sit
+    in different time zones); without it every practice is on `today`. Six queries, whatever
+    the number of campaigns."""
+    today_for = today_for or (lambda _practice: today)
     closed_stmt = (
         scoped(Campaign, user)
         .add_columns(Network.name)
         .join(Contract, Contract.id == Campaign.contract_id)
         .join(Network, Network.id == Contract.network_id)
         .where(Campaign.status == Status.CLOSED)
-        .order_by(Network.name, Campaign.closed_on)
+        .order_by(Network.name, Campaign.closed_on, Campaign.id)
     )
     if practice_id is not None:
         closed_stmt = closed_stmt.where(Campaign.practice_id == practice_id)
@@ -89,13 +118,12 @@ def build_dashboard(
     total = NetworkRow("All networks")
     for campaign, network in closed:
         outcome = campaign.outcome.value
-        year = campaign.closed_on.year
-        by_year.setdefault(year, dict.fromkeys(OUTCOMES, 0))[outcome] += 1
+        by_year.setdefault(campaign.closed_on.year, dict.fromkeys(OUTCOMES, 0))[outcome] += 1
         row = networks.setdefault(network, NetworkRow(network))
         for target in (row, total):
             target.counts[outcome] += 1
         if campaign.outcome == Outcome.WITHDRAWN:
-            continue
+            continue  # no answer: neither asked against won, nor days to respond
         figs = figures(campaign, rows[campaign.id])
         asked, won = rules.asked_value(figs), rules.realised_gain(figs)
         for target in (row, total):
@@ -108,29 +136,42 @@ def build_dashboard(
         user, practice_id=practice_id, owner_id=None, network_id=None, today_for=today_for
     )
     pipeline = [
-        (
+        PipelineRow(
             step,
             sum(1 for c in cards if c.step == step),
             sum((c.asked_value for c in cards if c.step == step), Decimal(0)),
         )
         for step in STEPS
     ]
+    open_by_contract = {c.campaign.contract_id: c.campaign.id for c in cards}
     return Dashboard(
+        today=today,
         years=sorted(by_year),
         by_year=by_year,
+        year_win_rates={
+            y: rules.win_rate(o for o, n in counts.items() for _ in range(n))
+            for y, counts in by_year.items()
+        },
         networks=sorted(networks.values(), key=lambda r: r.network.lower()),
         total=total,
         pipeline=pipeline,
-        overdue=[c for c in cards if c.overdue],
-        due=_due(user, practice_id, today, {c.campaign.contract_id for c in cards}),
+        pipeline_total=PipelineRow(None, len(cards), sum((p.asked for p in pipeline), Decimal(0)))
+        if cards
+        else None,
+        overdue=sorted((c for c in cards if c.overdue), key=lambda c: (c.due_on, c.network)),
+        due=_due(user, practice_id, today, open_by_contract),
         open_count=len(cards),
         closed_count=len(closed),
     )
 
 
-def _due(user: User, practice_id: int | None, today: date, open_contracts: set[int]) -> list[Due]:
-    """Contracts whose last campaign's review date, or whose notice deadline, falls within
-    the next DUE_WITHIN_DAYS days (or has passed, for a review), without an open campaign."""
+def _due(
+    user: User, practice_id: int | None, today: date, open_by_contract: dict[int, int]
+) -> list[Due]:
+    """Contracts whose last closed campaign's re-review date is within DUE_WITHIN_DAYS days
+    or past, unless a newer campaign is open on the contract; and contracts whose notice
+    deadline falls within the next DUE_WITHIN_DAYS days (open campaign or not: the deadline
+    holds either way). Two queries."""
     horizon = today + timedelta(days=DUE_WITHIN_DAYS)
     stmt = (
         scoped(Contract, user)
@@ -142,43 +183,53 @@ def _due(user: User, practice_id: int | None, today: date, open_contracts: set[i
     if practice_id is not None:
         stmt = stmt.where(Contract.practice_id == practice_id)
     contracts = db.session.execute(stmt).all()
-    ids = [c.id for c, *_ in contracts]
-    latest: dict[int, Campaign] = {}
-    if ids:
-        for campaign in db.session.scalars(
-            sa.select(Campaign)
-            .where(Campaign.contract_id.in_(ids), Campaign.status == Status.CLOSED)
+    latest: dict[int, tuple[int, date | None]] = {}
+    if contracts:
+        last_closed = (
+            scoped(Campaign, user)
+            .with_only_columns(Campaign.contract_id, Campaign.id, Campaign.next_review_on)
+            .where(
+                Campaign.contract_id.in_([c.id for c, *_ in contracts]),
+                Campaign.status == Status.CLOSED,
+            )
             .order_by(Campaign.closed_on, Campaign.id)
-        ):
-            latest[campaign.contract_id] = campaign
+        )
+        for contract_id, campaign_id, review_on in db.session.execute(last_closed):
+            latest[contract_id] = (campaign_id, review_on)  # the last one closed wins
     due = []
     for contract, network, practice in contracts:
-        if contract.id in open_contracts:
-            continue
-        last = latest.get(contract.id)
-        if last and last.next_review_on and last.next_review_on <= horizon:
-            due.append(
-                Due(contract.id, network, practice, "re-review", last.next_review_on, last.id)
-            )
+        open_id = open_by_contract.get(contract.id)
+        last_id, review_on = latest.get(contract.id, (None, None))
+        if open_id is None and review_on is not None and review_on <= horizon:
+            due.append(Due(contract.id, network, practice, "re-review", review_on, last_id, None))
         deadline = contract.notice_deadline
-        if deadline and today <= deadline <= horizon:
-            due.append(Due(contract.id, network, practice, "notice deadline", deadline, None))
-    return sorted(due, key=lambda d: (d.on, d.network))
+        if deadline is not None and today <= deadline <= horizon:
+            due.append(
+                Due(contract.id, network, practice, "notice deadline", deadline, None, open_id)
+            )
+    return sorted(due, key=lambda d: (d.on, d.network.lower(), d.practice.lower()))
 
 
 def dashboard_charts(d: Dashboard) -> dict[str, str]:
-    """The data-chart specs (JSON) of the dashboard's charts; the numbers only draw the bars."""
-    import json
+    """The data-chart specs (JSON) for static/js/app.js; the numbers only draw the bars, the
+    figures stay in the tables beside them."""
 
-    colours = {"yes": "#15803d", "partial": "#d97706", "no": "#b91c1c", "withdrawn": "#6b7280"}
-    outcomes = {
+    def outcome_series(values: Callable[[str], list[int]]) -> list[dict]:
+        return [{"label": o, "values": values(o), "colour": COLOURS[o]} for o in OUTCOMES]
+
+    by_year = {
         "type": "bar",
+        "format": "count",
         "stacked": True,
         "labels": [str(y) for y in d.years],
-        "series": [
-            {"label": o, "values": [d.by_year[y][o] for y in d.years], "colour": colours[o]}
-            for o in OUTCOMES
-        ],
+        "series": outcome_series(lambda o: [d.by_year[y][o] for y in d.years]),
+    }
+    by_network = {
+        "type": "bar",
+        "format": "count",
+        "stacked": True,
+        "labels": [r.network for r in d.networks],
+        "series": outcome_series(lambda o: [r.counts[o] for r in d.networks]),
     }
     money = {
         "type": "bar",
@@ -197,4 +248,7 @@ def dashboard_charts(d: Dashboard) -> dict[str, str]:
             },
         ],
     }
-    return {"outcomes": json.dumps(outcomes), "money": json.dumps(money)}
+    return {
+        key: json.dumps(spec)
+        for key, spec in (("by_year", by_year), ("by_network", by_network), ("money", money))
+    }

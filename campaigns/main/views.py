@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import sqlalchemy as sa
 from flask import jsonify, request
 from flask_login import current_user
@@ -14,6 +12,7 @@ from ..accounts.models import Practice
 from ..dashboard.services import build_dashboard, dashboard_charts
 from ..extensions import db
 from ..fees.models import FeeSchedule
+from ..modelbase import utcnow
 from ..negotiations.views import practice_today
 from ..payers.models import Contract, Network, Payer
 from ..web import render_page
@@ -28,12 +27,13 @@ def _count(model, *where) -> int:
 @bp.route("/")
 @roles(*READ)
 def dashboard():
+    """The outcomes dashboard of the practices the user may see, or of one of them."""
     practice_id = request.args.get("practice", type=int)
     practice = scoping.get_or_404(Practice, practice_id) if practice_id is not None else None
     figures = build_dashboard(
         current_user,
         practice_id=practice_id,
-        today=practice_today(practice) if practice else date.today(),
+        today=practice_today(practice) if practice else utcnow().date(),
         today_for=practice_today,
     )
     counts = {

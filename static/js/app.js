@@ -28,8 +28,9 @@ function drawChart(canvas) {
   const datasets = series.map((s) => ({ type: "bar", label: s.label, data: s.values, yAxisID: "y",
                                         backgroundColor: s.colour }));
   const stacked = Boolean(spec.stacked);
-  const scales = { y: { beginAtZero: true, stacked, ticks: { callback: tickFormat(spec.format) } },
-                   x: { stacked } };
+  // counts (campaigns) take whole-number ticks only
+  const ticks = { callback: tickFormat(spec.format), precision: spec.format === "count" ? 0 : undefined };
+  const scales = { y: { beginAtZero: true, stacked, ticks }, x: { stacked } };
   if (spec.type === "pareto") {
     datasets.push({ type: "line", label: "Running share of the total", data: spec.cumulative,
                     yAxisID: "share", borderColor: "#d97706", pointRadius: 0 });
