@@ -67,6 +67,13 @@ def _money(raw: str, errors: dict[str, str], name: str) -> Decimal | None:
         return None
 
 
+def _campaign_owners() -> list[User]:
+    """The people who can run a campaign: active owners and managers, by name."""
+    return db.session.scalars(
+        scoped(User).where(User.active.is_(True), User.role != "viewer").order_by(User.name)
+    ).all()
+
+
 def _campaign(campaign_id: int) -> Campaign:
     return get_or_404(Campaign, campaign_id)
 
@@ -139,7 +146,7 @@ def board():
         today_for=practice_today,
     )
     columns = [(step, [c for c in cards if c.step == step]) for step in STEPS]
-    owners = db.session.scalars(scoped(User).where(User.active.is_(True)).order_by(User.name)).all()
+    owners = _campaign_owners()
     networks = db.session.scalars(
         scoped(Network).where(Network.archived_at.is_(None)).order_by(Network.name)
     ).all()
@@ -189,9 +196,7 @@ def start():
     if raw:
         contract = get_or_404(Contract, raw)
     open_one = services.open_campaign_for(contract) if contract else None
-    owners = db.session.scalars(
-        scoped(User).where(User.active.is_(True), User.role != "viewer").order_by(User.name)
-    ).all()
+    owners = _campaign_owners()
     if request.method == "POST":
         owner = None
         if request.form.get("owner"):
@@ -301,9 +306,7 @@ def _page(campaign: Campaign, *, errors: dict[str, str] | None = None, status: i
         rating=services.leverage_rating(campaign, facts),
         history=_history(campaign),
         events=_audit(campaign),
-        owners=db.session.scalars(
-            scoped(User).where(User.active.is_(True), User.role != "viewer").order_by(User.name)
-        ).all(),
+        owners=_campaign_owners(),
         errors=errors or {},
         sent_how=services.SENT_HOW,
         activity_kinds=list(ActivityKind),
@@ -740,17 +743,13 @@ def delete_fact(campaign_id: int, fact_id: int):
     )
 
 
-def outcome_badge(outcome: Outcome | str | None) -> Markup:
-    """The outcome word as a coloured badge (used by the board, the page and the dashboard)."""
+@bp.app_template_global()
+def campaign_outcome_badge(outcome: Outcome | str | None) -> Markup:
+    """The outcome word as a coloured badge (the board, the campaign page, the analysis)."""
     if outcome is None:
         return Markup("")
     value = outcome.value if isinstance(outcome, Outcome) else str(outcome)
     return Markup('<span class="badge outcome-{0}">{0}</span>').format(escape(value))
-
-
-@bp.app_template_global()
-def campaign_outcome_badge(outcome) -> Markup:
-    return outcome_badge(outcome)
 
 
 @bp.app_template_global()
