@@ -7,12 +7,13 @@ labels (DOMAIN.md: no CDT content in the project).
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from .accounts.models import Organization, Practice, Role, User
+from .accounts.models import AuditEvent, Organization, Practice, Role, User
 from .accounts.services import create_user
 from .codes import category
 from .extensions import db
@@ -277,29 +278,107 @@ def seed_demo(today: date) -> bool:
     return True
 
 
-# (practice index, network index, outcome or the open step, months ago it closed or opened)
+# (practice index, network index, outcome or the open step, months ago it closed, days the
+# network took to answer). Open campaigns are placed by `_timeline` relative to today.
 CAMPAIGNS = (
-    (0, 0, "yes", 30),
-    (1, 0, "withdrawn", 24),
-    (0, 1, "partial", 18),
-    (1, 3, "yes", 14),
-    (0, 2, "no", 12),
-    (1, 1, "partial", 8),
-    (0, 0, "request", 0),
-    (0, 1, "benchmark", 0),
-    (0, 3, "build", 0),
-    (1, 2, "submit", 0),
-    (1, 4, "response", 0),
-    (0, 5, "response", 0),
+    (0, 0, "yes", 30, 41),
+    (1, 0, "withdrawn", 24, 0),
+    (0, 1, "partial", 18, 63),
+    (1, 3, "yes", 14, 29),
+    (0, 2, "no", 12, 88),
+    (1, 1, "partial", 8, 52),
+    (0, 0, "request", 0, 0),
+    (0, 1, "benchmark", 0, 0),
+    (0, 3, "build", 0, 0),
+    (1, 2, "submit", 0, 0),
+    (1, 4, "response", 0, 0),
+    (0, 5, "response", 0, 0),
 )
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The days a demo campaign did each thing (None: not yet)."""
+
+    opened: date
+    received: date | None = None
+    benchmarked: date | None = None
+    built: date | None = None
+    to_submit: date | None = None
+    submitted: date | None = None
+    responded: date | None = None
+    closed: date | None = None
+
+
+def _timeline(what: str, months_ago: int, answer_days: int, today: date) -> Timeline:
+    """Plausible days for each step: the schedule arrives within two weeks or so, the case is
+    built in a week or two, and the network answers after `answer_days`."""
+    if what in ("yes", "partial", "no"):
+        closed = _months_before(today, months_ago)
+        responded = closed - timedelta(days=2)
+        submitted = responded - timedelta(days=answer_days)
+        received = submitted - timedelta(days=16)
+        return Timeline(
+            opened=received - timedelta(days=11 + months_ago % 5),
+            received=received,
+            benchmarked=received + timedelta(days=1),
+            built=received + timedelta(days=6),
+            to_submit=submitted - timedelta(days=2),
+            submitted=submitted,
+            responded=responded,
+            closed=closed,
+        )
+    if what == "withdrawn":  # the network merged while the case was being built
+        closed = _months_before(today, months_ago)
+        received = closed - timedelta(days=20)
+        return Timeline(
+            opened=received - timedelta(days=15),
+            received=received,
+            benchmarked=received + timedelta(days=2),
+            built=received + timedelta(days=8),
+            closed=closed,
+        )
+    day = lambda n: today - timedelta(days=n)  # noqa: E731 - a short local helper
+    return {
+        # requested 40 days ago and nothing yet: past the first 30-day follow-up, overdue
+        "request": Timeline(opened=day(40)),
+        "benchmark": Timeline(opened=day(24), received=day(9), benchmarked=day(8)),
+        "build": Timeline(opened=day(36), received=day(22), benchmarked=day(21), built=day(15)),
+        "submit": Timeline(
+            opened=day(47), received=day(33), benchmarked=day(32), built=day(25), to_submit=day(3)
+        ),
+        "response": Timeline(
+            opened=day(49 + answer_days),
+            received=day(37 + answer_days),
+            benchmarked=day(36 + answer_days),
+            built=day(30 + answer_days),
+            to_submit=day(24 + answer_days),
+            submitted=day(answer_days),
+        ),
+    }[what]
+
+
+def _at(day: date) -> datetime:
+    """A working-hours instant on `day` (15:00 UTC: morning in the demo's US time zones)."""
+    return datetime.combine(day, time(15, 0), tzinfo=UTC)
+
+
+def _stamp(when: datetime) -> None:
+    """Date what the last service call added (its audit event, its activity) at `when`, so
+    the demo's history reads as it happened rather than at the seeding time."""
+    for obj in db.session.new:
+        if isinstance(obj, AuditEvent):
+            obj.at = when
+        elif hasattr(obj, "created_at"):
+            obj.created_at = when
 
 
 def seed_campaigns(org: Organization, today: date) -> None:
     """Campaigns in every step and closed ones with each outcome over the last three years,
-    run through the real services on today's figures, then dated back (deterministic)."""
-    from .modelbase import utcnow
+    run through the real services on dated steps (deterministic). The figures are today's
+    analysis for all of them: the demo's schedules and volumes only cover the last year."""
     from .negotiations import services
-    from .negotiations.models import Campaign, Direction, Step
+    from .negotiations.models import ActivityKind, Campaign, Direction, LeverageKind, Step
 
     manager = db.session.scalar(sa.select(User).where(User.email == DEMO_USERS[1][0]))
     practices = db.session.scalars(
@@ -314,11 +393,13 @@ def seed_campaigns(org: Organization, today: date) -> None:
             )
         )
     }
-    now = utcnow()
-    order = list(Step)
-    for p_index, n_index, what, months_ago in CAMPAIGNS:
+    for number, (p_index, n_index, what, months_ago, answer_days) in enumerate(CAMPAIGNS):
         contract = contracts[(p_index, n_index)]
-        campaign = services.start_campaign(manager, contract, today=today, now=now)
+        plan = _timeline(what, months_ago, answer_days or 20 + 50 * (n_index == 4), today)
+        pr = contract.pr_email or "provider relations"
+        campaign = services.start_campaign(manager, contract, today=today, now=_at(plan.opened))
+        campaign.opened_on = campaign.schedule_requested_on = plan.opened
+        _stamp(_at(plan.opened))
         if not any(r.is_target for r in campaign.codes):
             # a network that pays as well as its peers: ask 7% more on its busiest codes
             busiest = sorted(campaign.codes, key=lambda r: (-r.count, r.code))[:5]
@@ -328,24 +409,75 @@ def seed_campaigns(org: Organization, today: date) -> None:
                     r.asked_cents = min(r.office_cents, round(r.allowed_cents * 1.07 / 100) * 100)
         targets = [r for r in campaign.codes if r.is_target]
 
-        def go(to: Step, campaign: Campaign = campaign) -> None:
-            services.move(manager, campaign, to, version=campaign.version, today=today, now=now)
+        def log(kind, day: date, summary: str, campaign: Campaign = campaign) -> None:
+            services.add_activity(
+                manager,
+                campaign,
+                kind=kind,
+                happened_on=day,
+                person="Provider relations",
+                summary=summary,
+                request_key=None,
+                now=_at(day),
+            )
+            _stamp(_at(day))
+
+        def go(to: Step, day: date, campaign: Campaign = campaign) -> None:
+            when = _at(day)
+            services.move(manager, campaign, to, version=campaign.version, today=today, now=when)
+            _stamp(_at(day))
             db.session.flush()
 
-        if what in Step.__members__.values():
-            step = Step(what)
-        else:  # closed: answered after submission, or withdrawn while building the case
-            step = Step.BUILD if what == "withdrawn" else Step.RESPONSE
-        if step.index >= Step.BENCHMARK.index:
-            campaign.schedule_requested_on = today - timedelta(days=45)
-            campaign.schedule_received_on = today - timedelta(days=38)
-        if step.index >= Step.RESPONSE.index:
-            campaign.submitted_on, campaign.sent_how = today, "email"
-            campaign.sent_to = contract.pr_email
-        for to in order[1 : step.index + 1]:
-            go(to)
-        if what == "request":  # asked 40 days ago, nothing yet: overdue
-            campaign.schedule_requested_on = today - timedelta(days=40)
+        log(ActivityKind.EMAIL, plan.opened, f"Asked {pr} in writing for the current schedule.")
+        if plan.received is None:
+            continue
+        campaign.schedule_received_on = plan.received
+        log(ActivityKind.EMAIL, plan.received, "The current fee schedule arrived as a PDF.")
+        go(Step.BENCHMARK, plan.benchmarked)
+        if plan.built is None:
+            continue
+        go(Step.BUILD, plan.built)
+        if number % 3 == 0:
+            services.add_fact(
+                manager,
+                campaign,
+                kind=LeverageKind.ADEQUACY,
+                statement=(
+                    "Only two other general dentists within 10 miles take this network's "
+                    "patients, and neither offers evening hours."
+                ),
+                source="The network's online provider directory",
+                value=2,
+                now=_at(plan.built),
+            )
+            _stamp(_at(plan.built))
+        if what == "withdrawn":
+            services.withdraw(
+                manager,
+                campaign,
+                version=campaign.version,
+                reason="Network merged with another; asked again later.",
+                today=plan.closed,
+                now=_at(plan.closed),
+            )
+            _stamp(_at(plan.closed))
+            continue
+        if plan.to_submit is None:
+            continue
+        go(Step.SUBMIT, plan.to_submit)
+        if plan.submitted is None:
+            continue
+        campaign.submitted_on, campaign.sent_how = plan.submitted, "email"
+        campaign.sent_to = contract.pr_email
+        go(Step.RESPONSE, plan.submitted)
+        log(ActivityKind.LETTER, plan.submitted, "Sent the fee increase request with the table.")
+        answered = plan.responded or today
+        if (answered - plan.submitted).days > 30:  # silence past the first follow-up: a call
+            log(
+                ActivityKind.CALL,
+                plan.submitted + timedelta(days=31),
+                "Followed up by phone: the request is with the fee committee.",
+            )
         if what == "response" and n_index == 5:  # a counteroffer halfway to the asks
             services.add_round(
                 manager,
@@ -355,51 +487,40 @@ def seed_campaigns(org: Organization, today: date) -> None:
                 amounts={r.code: _halfway(r.allowed_cents, r.asked_cents) for r in targets[:5]},
                 note="Provider relations offered part of the ask by phone.",
                 request_key=None,
-                now=now,
+                now=_at(today - timedelta(days=10)),
             )
-        if step == Step.RESPONSE and what != "response" or what == "withdrawn":
-            if what == "withdrawn":
-                services.withdraw(
-                    manager,
-                    campaign,
-                    version=campaign.version,
-                    reason="Network merged with another; asked again later.",
-                    today=today,
-                    now=now,
-                )
+            _stamp(_at(today - timedelta(days=10)))
+        if plan.responded is None:
+            continue
+        granted = {}
+        for i, r in enumerate(targets):
+            if what == "yes" or (what == "partial" and i % 2 == 0):
+                granted[r.code] = _dollars(r.asked_cents)
+            elif what == "partial":
+                granted[r.code] = _halfway(r.allowed_cents, r.asked_cents)
             else:
-                granted = {}
-                for i, r in enumerate(targets):
-                    if what == "yes" or (what == "partial" and i % 2 == 0):
-                        granted[r.code] = _dollars(r.asked_cents)
-                    elif what == "partial":
-                        granted[r.code] = _halfway(r.allowed_cents, r.asked_cents)
-                    else:
-                        granted[r.code] = _dollars(r.allowed_cents)
-                services.save_response(
-                    manager,
-                    campaign,
-                    granted,
-                    responded_on=today,
-                    version=campaign.version,
-                    now=now,
-                )
-                db.session.flush()
-                closed_on = _months_before(today, months_ago)
-                services.close_campaign(
-                    manager,
-                    campaign,
-                    version=campaign.version,
-                    today=today,
-                    now=now,
-                    effective_on=closed_on + timedelta(days=30),
-                )
-            _date_back(campaign, _months_before(today, months_ago))
-        elif what == "response":
-            campaign.submitted_on = today - timedelta(days=70 if n_index == 4 else 20)
-            campaign.response_due_on = campaign.submitted_on + timedelta(days=30)
-            campaign.opened_on = campaign.submitted_on - timedelta(days=40)
+                granted[r.code] = _dollars(r.allowed_cents)
+        log(ActivityKind.EMAIL, plan.responded, "The network's answer arrived by email.")
+        services.save_response(
+            manager,
+            campaign,
+            granted,
+            responded_on=plan.responded,
+            version=campaign.version,
+            now=_at(plan.responded),
+        )
+        _stamp(_at(plan.responded))
         db.session.flush()
+        services.close_campaign(
+            manager,
+            campaign,
+            version=campaign.version,
+            today=plan.closed,
+            now=_at(plan.closed),
+            effective_on=_month_start_after(plan.closed),
+        )
+        _stamp(_at(plan.closed))
+    db.session.flush()
 
 
 def _dollars(cents: int | None) -> Decimal | None:
@@ -416,24 +537,10 @@ def _months_before(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, 28))
 
 
-def _date_back(campaign, closed_on: date) -> None:
-    """Move a closed campaign's dates to its place in the demo's history."""
-    from .negotiations.services import next_review
-
-    submitted = closed_on - timedelta(days=65)
-    campaign.opened_on = submitted - timedelta(days=50)
-    campaign.schedule_requested_on = campaign.opened_on
-    campaign.schedule_received_on = campaign.opened_on + timedelta(days=12)
-    campaign.submitted_on = submitted if campaign.frozen_at else None
-    campaign.response_due_on = submitted + timedelta(days=30) if campaign.frozen_at else None
-    campaign.responded_on = closed_on if campaign.frozen_at else None
-    campaign.closed_on = closed_on
-    campaign.next_review_on = next_review(
-        closed_on,
-        campaign.practice.re_review_months,
-        campaign.contract.renewal_date,
-        campaign.contract.notice_deadline,
-    )
+def _month_start_after(day: date) -> date:
+    """The first of the month after next: when a network usually starts paying new fees."""
+    year, month = divmod(day.year * 12 + day.month + 1, 12)
+    return date(year, month + 1, 1)
 
 
 def demo_user(email: str) -> User | None:

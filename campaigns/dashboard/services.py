@@ -57,15 +57,23 @@ class PipelineRow:
 
 @dataclass(frozen=True)
 class Due:
-    """A contract to look at: its re-review date or its notice deadline is near."""
+    """A contract to look at: its re-review date, its notice deadline or both are near (one
+    entry per contract, its dates in order)."""
 
     contract_id: int
     network: str
     practice: str
-    what: str  # "re-review" or "notice deadline"
-    on: date
+    dates: tuple[tuple[str, date], ...]  # ("re-review" | "notice deadline", day), earliest first
     last_campaign_id: int | None  # the closed campaign whose review is due
     open_campaign_id: int | None  # an open campaign already working on the contract
+
+    @property
+    def what(self) -> str:
+        return self.dates[0][0]
+
+    @property
+    def on(self) -> date:
+        return self.dates[0][1]
 
     def overdue(self, today: date) -> bool:
         return self.on < today
@@ -200,13 +208,17 @@ def _due(
     for contract, network, practice in contracts:
         open_id = open_by_contract.get(contract.id)
         last_id, review_on = latest.get(contract.id, (None, None))
+        dates = []
         if open_id is None and review_on is not None and review_on <= horizon:
-            due.append(Due(contract.id, network, practice, "re-review", review_on, last_id, None))
+            dates.append(("re-review", review_on))
+        else:
+            last_id = None
         deadline = contract.notice_deadline
         if deadline is not None and today <= deadline <= horizon:
-            due.append(
-                Due(contract.id, network, practice, "notice deadline", deadline, None, open_id)
-            )
+            dates.append(("notice deadline", deadline))
+        if dates:
+            dates.sort(key=lambda d: d[1])
+            due.append(Due(contract.id, network, practice, tuple(dates), last_id, open_id))
     return sorted(due, key=lambda d: (d.on, d.network.lower(), d.practice.lower()))
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from campaigns.accounts.models import Organization, Practice, Role, User
+from campaigns.accounts.models import AuditEvent, Organization, Practice, Role, User
 from campaigns.fees.models import CodeVolume, FeeLine, FeeSchedule, ProcedureCode, ScheduleKind
-from campaigns.negotiations.models import Campaign, Outcome, Status
+from campaigns.negotiations.models import Activity, Campaign, Outcome, Status
 from campaigns.payers.models import Contact, Contract, Network, NetworkKind, Payer, PricingRoute
 from tests.conftest import database, html_text, login
 
@@ -189,6 +189,45 @@ def test_seed_demo_creates_the_demo_organisation_once(app):
             c.result_schedule_id for c in campaigns if c.outcome in (Outcome.YES, Outcome.PARTIAL)
         )
         assert all(c.next_review_on for c in campaigns if c.status == Status.CLOSED)
+        # Each step happened on a day of its own (seeded with --today 2026-11-15): the open
+        # campaigns have been in their step 40 (request), 8, 15, 3, 20 and 70 days.
+        in_step = sorted(
+            (c.step.value, (date(2026, 11, 15) - c.step_entered_at.date()).days)
+            for c in campaigns
+            if c.status == Status.OPEN
+        )
+        assert in_step == [
+            ("benchmark", 8),
+            ("build", 15),
+            ("request", 40),
+            ("response", 20),
+            ("response", 70),
+            ("submit", 3),
+        ]
+        answered = [c for c in campaigns if c.responded_on]
+        assert sorted((c.responded_on - c.submitted_on).days for c in answered) == [
+            29,
+            41,
+            52,
+            63,
+            88,
+        ]
+        closed_at = dict(
+            s.execute(
+                sa.select(AuditEvent.object_id, AuditEvent.at).where(
+                    AuditEvent.action == "campaign.closed"
+                )
+            ).all()
+        )
+        assert {c.id: c.closed_on for c in campaigns if c.closed_on} == {
+            i: at.date() for i, at in closed_at.items()
+        }
+        logged = dict(
+            s.execute(
+                sa.select(Activity.campaign_id, sa.func.count()).group_by(Activity.campaign_id)
+            ).all()
+        )
+        assert set(logged) == {c.id for c in campaigns}  # every campaign has a history
         assert count(s, FeeLine, FeeLine.amount_cents <= 0) == 0
 
         codes = s.scalars(sa.select(ProcedureCode.code)).all()

@@ -355,6 +355,22 @@ def test_a_viewer_limited_to_one_practice_sees_only_its_figures(app):
     assert [(x.what, x.open_campaign_id) for x in south.due] == [("notice deadline", known.o[4])]
 
 
+def test_a_contract_with_a_re_review_and_a_notice_deadline_is_listed_once(app):
+    known = build_known(app)
+    with database(app):
+        bolt = db.session.get(Campaign, known.c[4]).contract
+        bolt.renewal_date, bolt.notice_days = date(2027, 3, 10), 90  # notice by 2026-12-10
+    d = _dashboard(app, "viewer1@alpha.test")
+    # North Bolt: the notice deadline 2026-12-10 comes before C4's re-review 2026-12-15.
+    assert [(x.network, x.dates, x.last_campaign_id) for x in d.due] == [
+        (
+            "Bolt PPO",
+            (("notice deadline", date(2026, 12, 10)), ("re-review", date(2026, 12, 15))),
+            known.c[4],
+        )
+    ]
+
+
 # ---- the page --------------------------------------------------------------------------------
 
 
