@@ -35,8 +35,7 @@ run: $(RUNTIME) instance/secret_key
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
 	@echo "Fee Campaigns on http://$(HOST):$(PORT) with its scheduler  (Ctrl-C stops both)"
-	@$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - \
-		app:app & web=$$!; \
+	@BIND=$(HOST):$(PORT) $(VENV)/bin/gunicorn -c python:campaigns.gunicorn_conf app:app & web=$$!; \
 	$(FLASK) scheduler & scheduler=$$!; \
 	trap 'kill -TERM $$web $$scheduler 2>/dev/null' INT TERM; \
 	while kill -0 $$web 2>/dev/null && kill -0 $$scheduler 2>/dev/null; do sleep 1; done; \

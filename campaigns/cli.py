@@ -1,4 +1,5 @@
-"""Command-line commands: `flask seed-demo`, `flask create-user`, `flask scheduler`."""
+"""Command-line commands: `flask seed-demo`, `flask create-user`, `flask scheduler`,
+`flask backup`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def init_cli(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(scheduler_command)
+    app.cli.add_command(backup_command)
     register_opendental(app)  # flask import-opendental
 
 
@@ -114,3 +116,21 @@ def scheduler_command(once: bool) -> None:
 
     configure_logging()
     run_scheduler(current_app._get_current_object(), once=once)  # type: ignore[attr-defined]
+
+
+@click.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, writable=True))
+@click.option("--overwrite", is_flag=True, help="Replace TARGET if it exists.")
+@with_appcontext
+def backup_command(target: str, overwrite: bool) -> None:
+    """Write a consistent copy of the database to TARGET while the app runs (SQLite: a copy
+    of the file; PostgreSQL: a pg_dump custom-format archive)."""
+    from pathlib import Path
+
+    from .backup import BackupError, backup
+
+    try:
+        result = backup(db.engine.url, Path(target), overwrite=overwrite)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Backed up {result.tables} tables to {result.path} ({result.size:,} bytes).")

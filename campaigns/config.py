@@ -62,6 +62,9 @@ class Config:
         self.SMTP_FROM = os.environ.get("SMTP_FROM", "")
         self.SMTP_REPLY_TO = os.environ.get("SMTP_REPLY_TO", "")
         # Login throttling (rows, so it holds across worker processes).
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none,
+        # the client connects directly); login throttling needs the real client address.
+        self.TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
         self.LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
         self.LOGIN_MAX_FAILURES_PER_ADDRESS = 20
         self.LOGIN_THROTTLE_WINDOW = timedelta(minutes=15)

@@ -612,3 +612,34 @@ def test_user_creation_and_update_are_written_to_the_audit_trail(client, world):
     trail = text(client.get("/audit"))
     assert "user nina@example.com (viewer)" in trail
     assert "Olga Owner" in trail
+
+
+def test_behind_a_trusted_proxy_failures_count_per_real_client_address(world, database_url):
+    """With TRUSTED_PROXIES=1 the address is the one the proxy saw (X-Forwarded-For), so one
+    guessing client does not lock out everyone else behind the same proxy."""
+    proxied = make_app(database_url, TRUSTED_PROXIES=1)
+    try:
+        browser = new_client(proxied)
+        for i in range(20):
+            response = browser.post(
+                "/login",
+                data={"email": f"guess{i}@alpha.test", "password": "nope-nope-nope"},
+                environ_base={"REMOTE_ADDR": "127.0.0.1"},
+                headers={"X-Forwarded-For": "203.0.113.9"},
+            )
+            assert response.status_code == 401
+        with proxied.app_context():
+            addresses = set(db.session.scalars(sa.select(LoginAttempt.address)))
+        assert addresses == {"203.0.113.9"}
+        # Another client behind the same proxy still signs in.
+        response = browser.post(
+            "/login",
+            data={"email": world.a.owner, "password": world.password},
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+            headers={"X-Forwarded-For": "198.51.100.4"},
+        )
+        assert response.status_code == 303
+    finally:
+        with proxied.app_context():
+            db.session.remove()
+            db.engine.dispose()

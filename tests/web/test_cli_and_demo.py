@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -315,3 +318,34 @@ def test_no_file_contains_a_real_procedure_code():
                 offenders += [f"{where}: {m}" for m in cdt_shaped.findall(content)]
     assert scanned > 50
     assert offenders == []
+
+
+# ---- the gunicorn configuration ------------------------------------------------------------
+
+
+def test_the_gunicorn_configuration_loads_with_values_from_the_environment():
+    env = dict(os.environ, BIND="0.0.0.0:8123", WEB_CONCURRENCY="3", SECRET_KEY="x")
+    done = subprocess.run(  # noqa: S603
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--print-config",
+            "-c",
+            "python:campaigns.gunicorn_conf",
+            "app:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    settings = {
+        name.strip(): value.strip()
+        for name, _, value in (line.partition("=") for line in done.stdout.splitlines())
+    }
+    assert settings["bind"] == "['0.0.0.0:8123']"
+    assert settings["workers"] == "3"
+    assert settings["threads"] == "4"
+    assert settings["preload_app"] == "False"
