@@ -558,8 +558,9 @@ PAGES = (
     ("matrix", "GET /analysis/matrix (default page)", "/analysis/matrix"),
     ("matrix_all", "GET /analysis/matrix?all=1 (full, p. 1)", "/analysis/matrix?all=1"),
     ("contract", "GET /analysis/contracts/<id> (detail)", "/analysis/contracts/{cid}"),
+    ("targets", "GET /analysis/targets (target list)", "/analysis/targets"),
 )
-PAGE_KEYS = ("scorecard", "matrix", "matrix_all", "contract")
+PAGE_KEYS = ("scorecard", "matrix", "matrix_all", "contract", "targets")
 COLD_KEYS = tuple(f"cold_{key}" for key in PAGE_KEYS)
 
 
@@ -760,9 +761,10 @@ def main() -> int:
         "BENCH analysis "
         f"scorecard_ms={ms('scorecard')} matrix_ms={ms('matrix')} "
         f"matrix_all_ms={ms('matrix_all')} contract_ms={ms('contract')} "
-        f"baseline_ms={ms('baseline')} worst_doubling={worst:.2f} "
+        f"targets_ms={ms('targets')} baseline_ms={ms('baseline')} worst_doubling={worst:.2f} "
         f"cold_scorecard_ms={ms('cold_scorecard')} cold_matrix_ms={ms('cold_matrix')} "
         f"cold_matrix_all_ms={ms('cold_matrix_all')} cold_contract_ms={ms('cold_contract')} "
+        f"cold_targets_ms={ms('cold_targets')} "
         f"target={TARGET_MS:.0f}ms,{TARGET_DOUBLING}x ok={'true' if ok else 'false'}"
     )
     return 0

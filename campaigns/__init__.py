@@ -31,6 +31,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    if app.config.get("CRASH_AFTER_ROWS"):
+        from .crashpoint import install
+
+        install(int(app.config["CRASH_AFTER_ROWS"]))
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

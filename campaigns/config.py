@@ -65,6 +65,8 @@ class Config:
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none,
         # the client connects directly); login throttling needs the real client address.
         self.TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+        # Test-only (campaigns/crashpoint.py): kill the process after this many rows written.
+        self.CRASH_AFTER_ROWS = int(os.environ.get("FEECAMPAIGNS_CRASH_AFTER_ROWS", "0"))
         self.LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
         self.LOGIN_MAX_FAILURES_PER_ADDRESS = 20
         self.LOGIN_THROTTLE_WINDOW = timedelta(minutes=15)

@@ -201,6 +201,13 @@ class ContractResult:
             return tuple(c for c in self.codes if c.in_80)
         return self._ranked(len(self.rows))
 
+    @property
+    def eighty_count(self) -> int:
+        """How many codes carry 80% of the opportunity, without building their rows."""
+        if self.keep_codes:
+            return len(self.eighty_mark_codes)
+        return _eighty_count(_ranked_rows(self.rows), int(self.opportunity.scaleb(2)))
+
     def for_one_page(self) -> ContractResult:
         """A copy that builds its code rows once and keeps them, for a page that reads them
         several times (the shared result in a cache never keeps them: memory)."""
@@ -616,8 +623,9 @@ class ParetoPoint:
     cumulative_share: Decimal | None
 
 
-def pareto(contracts: Iterable[ContractResult]) -> tuple[ParetoPoint, ...]:
-    """Opportunity by (contract, code), largest first, with the running share of the total."""
+def _pareto_rows(contracts: Iterable[ContractResult]) -> tuple[list[tuple], int]:
+    """(contract id, name, code, cents) of every code with an opportunity, largest first
+    (ties by contract name, then code), and the total in cents."""
     rows = sorted(
         (
             (c.contract_id, c.name, code, cents)
@@ -626,9 +634,12 @@ def pareto(contracts: Iterable[ContractResult]) -> tuple[ParetoPoint, ...]:
         ),
         key=lambda t: (-t[3], t[1], t[2]),
     )
-    total = sum(cents for *_rest, cents in rows)
+    return rows, sum(cents for *_rest, cents in rows)
+
+
+def _points(rows: list[tuple], total: int, limit: int | None) -> tuple[ParetoPoint, ...]:
     points, running = [], 0
-    for cid, _name, code, cents in rows:
+    for cid, _name, code, cents in rows[:limit]:
         running += cents
         points.append(
             ParetoPoint(
@@ -636,6 +647,47 @@ def pareto(contracts: Iterable[ContractResult]) -> tuple[ParetoPoint, ...]:
             )
         )
     return tuple(points)
+
+
+def pareto(
+    contracts: Iterable[ContractResult], limit: int | None = None
+) -> tuple[ParetoPoint, ...]:
+    """Opportunity by (contract, code), largest first, with the running share of the total
+    (of every point, also when only the first `limit` are returned)."""
+    rows, total = _pareto_rows(contracts)
+    return _points(rows, total, limit)
+
+
+@dataclass(frozen=True)
+class ParetoCurve:
+    """The target list's table (the first points) and its chart: the running share at up to
+    `max_points` ranks spread evenly over all points (the shape of the curve, not every bar)."""
+
+    count: int  # points in all
+    top: tuple[ParetoPoint, ...]
+    ranks: tuple[int, ...]  # 1-based ranks drawn, the last point included
+    values: tuple[Decimal, ...]  # opportunity of the point at each rank drawn
+    shares: tuple[Decimal | None, ...]  # running share of the total up to that rank
+
+
+def pareto_curve(
+    contracts: Iterable[ContractResult], top: int = 50, max_points: int = 400
+) -> ParetoCurve:
+    rows, total = _pareto_rows(contracts)
+    count = len(rows)
+    step = max(1, -(-count // max_points))
+    ranks = list(range(1, count + 1, step))
+    if count and ranks[-1] != count:
+        ranks.append(count)
+    running, drawn, values, shares = 0, iter(ranks), [], []
+    wanted = next(drawn, None)
+    for rank, (*_rest, cents) in enumerate(rows, start=1):
+        running += cents
+        if rank == wanted:
+            values.append(_cents(cents))
+            shares.append(ratio(Decimal(running), Decimal(total)))
+            wanted = next(drawn, None)
+    return ParetoCurve(count, _points(rows, total, top), tuple(ranks), tuple(values), tuple(shares))
 
 
 # ---- asked value, realised gain, what-if ---------------------------------------------------

@@ -25,6 +25,9 @@ from .service import Analysis, load_analysis
 MATRIX_PER_PAGE = 50
 #: the full matrix (`all=1`) is paged too: 100 codes x 400 contracts is already 40,000 cells
 MATRIX_FULL_PER_PAGE = 100
+#: the contract detail's ranked code table: the codes with an opportunity come first, so the
+#: first page holds what matters; the rest (often hundreds of zero rows) is paged
+CONTRACT_CODES_PER_PAGE = 100
 
 
 @dataclass
@@ -299,11 +302,18 @@ def contract_detail(contract_id: int):
     selection, analysis, result = _contract_analysis(contract_id)
     chosen = [r.code for r in result.eighty_mark_codes]
     outcome = engine.what_if(result, chosen, raise_pct=Decimal("0.10"))
+    per_page = CONTRACT_CODES_PER_PAGE
+    pages = max(1, -(-len(result.codes) // per_page))
+    page = min(max(1, request.args.get("page", 1, type=int)), pages)
     return _page(
         "analysis/contract.html",
         selection,
         analysis,
         result=result,
+        code_rows=result.codes[(page - 1) * per_page : page * per_page],
+        page=page,
+        pages=pages,
+        per_page=per_page,
         info=analysis.contracts[result.contract_id],
         whatif=outcome,
         chosen=set(chosen),
@@ -368,17 +378,13 @@ def contract_what_if(contract_id: int):
 def targets():
     selection = read_selection()
     analysis = _analysis(selection)
-    points = engine.pareto(analysis.group.contracts)
-    top = points[:50]
+    curve = engine.pareto_curve(analysis.group.contracts, top=50)
     chart = json.dumps(
         {
             "type": "pareto",
-            "labels": [f"{p.code}" for p in points],
-            "values": [float(p.opportunity) for p in points],
-            "cumulative": [
-                float(p.cumulative_share * 100) if p.cumulative_share is not None else None
-                for p in points
-            ],
+            "labels": [f"#{rank}" for rank in curve.ranks],
+            "values": [float(v) for v in curve.values],
+            "cumulative": [float(s * 100) if s is not None else None for s in curve.shares],
             "label": "Opportunity $/yr",
             "format": "money",
         }
@@ -387,8 +393,8 @@ def targets():
         "analysis/targets.html",
         selection,
         analysis,
-        points=top,
-        total_points=len(points),
+        points=curve.top,
+        total_points=curve.count,
         chart=chart,
     )
 

@@ -26,6 +26,7 @@ from campaigns.benchmark.engine import (
     asked_value,
     effective_allowed,
     pareto,
+    pareto_curve,
     realised_gain,
     suggested_ask,
     what_if,
@@ -891,6 +892,38 @@ def test_pareto_sorts_descending_with_cumulative_shares():
     ]
     assert [p.contract_id for p in points] == [1, 2, 1]
     assert points[-1].cumulative_share == 1
+
+
+def test_pareto_curve_keeps_the_top_rows_and_samples_the_chart_to_the_last_point():
+    result = analyse_practice(
+        reference_practice(
+            {
+                "Alpha PPO": {"T0120": ("95.00", 10), "T1110": ("95.00", 4)},  # 50.00, 20.00
+                "Beacon PPO": {"T2391": ("95.00", 6), "T3310": ("100.00", 2)},  # 30.00, 0
+            }
+        )
+    )
+    assert pareto(result.contracts, limit=1)[0].cumulative_share == D("0.5")  # of all 100.00
+    curve = pareto_curve(result.contracts, top=2, max_points=2)
+    assert curve.count == 3
+    assert [(p.code, p.cumulative_share) for p in curve.top] == [
+        ("T0120", D("0.5")),
+        ("T2391", D("0.8")),
+    ]
+    # 3 points drawn at most 2 at a time: every 2nd rank (1) and the last one (3)
+    assert curve.ranks == (1, 3)
+    assert curve.values == (D("50.00"), D("20.00"))
+    assert curve.shares == (D("0.5"), D("1"))
+    # Beacon's 30.00 is reached by T2391 alone; Alpha's 80% of 70.00 = 56.00 needs both codes
+    # (50.00, then 70.00); the reference contract has no opportunity.
+    assert {c.name: c.eighty_count for c in result.contracts} == {
+        "Alpha PPO": 2,
+        "Beacon PPO": 1,
+        "Zenith Reference": 0,
+    }
+    assert [c.eighty_count for c in result.contracts] == [
+        len(c.eighty_mark_codes) for c in result.contracts
+    ]
 
 
 # ---- formulas with the values filled in -----------------------------------------------------

@@ -390,6 +390,26 @@ def test_contract_detail_ranks_codes_marks_eighty_percent_and_shows_formulas(elm
     assert 'value="10"' in response.get_data(as_text=True)
 
 
+def test_contract_detail_pages_its_codes_in_ranked_order(elm_manager, elm, monkeypatch):
+    from campaigns.benchmark import views
+
+    monkeypatch.setattr(views, "CONTRACT_CODES_PER_PAGE", 2)
+    first = elm_manager.get(f"/analysis/contracts/{elm.acme}?on={ON}")
+    assert [r[1] for r in body_rows(tables(first)[-1])] == ["T1110", "T2391"]
+    text = html_text(first)
+    assert "3 codes, 2 a page in the order of their opportunity." in text
+    assert "Page 1 of 2" in text
+    # The figures above the table and the what-if still cover every code.
+    assert "$1,541.88 opportunity per year (rank 1)" in text
+    assert whatif_total(first) == "$396.00 over 2"
+
+    second = elm_manager.get(f"/analysis/contracts/{elm.acme}?on={ON}&page=2")
+    assert [r[1] for r in body_rows(tables(second)[-1])] == ["T0120"]
+    assert "Page 2 of 2" in html_text(second)
+    beyond = elm_manager.get(f"/analysis/contracts/{elm.acme}?on={ON}&page=9")
+    assert [r[1] for r in body_rows(tables(beyond)[-1])] == ["T0120"]  # the last page
+
+
 def test_contract_detail_flags_office_fee_below_allowance(elm_manager, elm):
     response = elm_manager.get(f"/analysis/contracts/{elm.bolt}?on={ON}")
 
