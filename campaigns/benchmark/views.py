@@ -296,24 +296,31 @@ def _contract_analysis(contract_id: int):
     return selection, analysis, analysis.contract(contract.id).for_one_page()
 
 
+def _code_page(result) -> dict:
+    """The page of the contract's code table asked for by ?page= (100 codes a page)."""
+    per_page = CONTRACT_CODES_PER_PAGE
+    pages = max(1, -(-len(result.codes) // per_page))
+    page = min(max(1, request.args.get("page", 1, type=int)), pages)
+    return {
+        "code_rows": result.codes[(page - 1) * per_page : page * per_page],
+        "page": page,
+        "pages": pages,
+        "per_page": per_page,
+    }
+
+
 @bp.route("/contracts/<int:contract_id>")
 @roles(*READ)
 def contract_detail(contract_id: int):
     selection, analysis, result = _contract_analysis(contract_id)
     chosen = [r.code for r in result.eighty_mark_codes]
     outcome = engine.what_if(result, chosen, raise_pct=Decimal("0.10"))
-    per_page = CONTRACT_CODES_PER_PAGE
-    pages = max(1, -(-len(result.codes) // per_page))
-    page = min(max(1, request.args.get("page", 1, type=int)), pages)
     return _page(
         "analysis/contract.html",
         selection,
         analysis,
         result=result,
-        code_rows=result.codes[(page - 1) * per_page : page * per_page],
-        page=page,
-        pages=pages,
-        per_page=per_page,
+        **_code_page(result),
         info=analysis.contracts[result.contract_id],
         whatif=outcome,
         chosen=set(chosen),
@@ -359,6 +366,7 @@ def contract_what_if(contract_id: int):
         sel=selection,
         analysis=analysis,
         result=result,
+        **_code_page(result),
         info=analysis.contracts[result.contract_id],
         whatif=outcome,
         chosen=set(chosen),
