@@ -57,6 +57,20 @@ class Analysis:
         )
 
     office_fees: dict[int, dict[str, Decimal]]  # practice id -> code -> office fee
+    #: what the figures were computed from: the data version and (practices, date, period,
+    #: benchmark), so figures derived from the whole analysis can be cached beside it
+    version: Version = (0, 0)
+    key: tuple = ()
+
+
+def pareto(analysis: Analysis, top: int = 50) -> engine.ParetoCurve:
+    """The target list's Pareto curve of the analysis, computed once per data version (it
+    ranks every code row of every contract: the costly part of the target list)."""
+    return analysis_cache().get_or_compute(
+        ("pareto", analysis.key, top),
+        analysis.version,
+        lambda: (engine.pareto_curve(analysis.group.contracts, top=top), 64 * 1024),
+    )
 
 
 def _month_start(d: date) -> date:
@@ -210,6 +224,8 @@ def load_analysis(
         benchmark_labels=sorted(set().union(*(e.benchmark_labels for e in chosen))),
         benchmark_label=benchmark_label,
         office_fees={pid: entries[pid].office_fees for pid in ids},
+        version=version,
+        key=(tuple(ids), on, period, benchmark_label),
     )
 
 

@@ -20,7 +20,7 @@ from ..exports import Column, csv_response, xlsx_response
 from ..payers.models import Contract
 from ..web import render_page
 from . import bp, engine
-from .service import Analysis, load_analysis
+from .service import Analysis, load_analysis, pareto
 
 MATRIX_PER_PAGE = 50
 #: the full matrix (`all=1`) is paged too: 100 codes x 400 contracts is already 40,000 cells
@@ -386,7 +386,7 @@ def contract_what_if(contract_id: int):
 def targets():
     selection = read_selection()
     analysis = _analysis(selection)
-    curve = engine.pareto_curve(analysis.group.contracts, top=50)
+    curve = pareto(analysis, top=50)
     chart = json.dumps(
         {
             "type": "pareto",

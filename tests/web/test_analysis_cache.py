@@ -214,6 +214,26 @@ def test_a_change_of_any_input_shows_on_the_next_scorecard(
     assert opportunity(elm_manager, elm, row) == expected
 
 
+def test_the_cached_target_list_follows_a_change(app, elm_manager, elm):
+    def code_rows():
+        page = elm_manager.get(f"/analysis/targets?{q(elm)}")
+        return [row[1:] for row in body_rows(tables(page)[1])]
+
+    first = code_rows()
+    assert code_rows() == first  # the second answer comes from the cache
+    assert first[0] == ["Acme PPO", "T1110", "Adult cleaning", "$900.00", "42.5%"]
+
+    with database(app) as s:
+        change_fee_line(s, elm)
+
+    # Acme T1110 at 95.00 has no gap any more; the total is 1,396.68 (change_fee_line), so
+    # Crest T0120 574.80 leads with 41.15%, then Acme T2391 360.00 (1,296.68 of 1,396.68)
+    rows = code_rows()
+    assert rows[0] == ["Crest Leased Network", "T0120", "Recall exam", "$574.80", "41.2%"]
+    assert ["Acme PPO", "T1110", "Adult cleaning", "$900.00", "42.5%"] not in rows
+    assert rows[1][1:4] == ["T2391", "Back filling, one surface", "$360.00"]
+
+
 def test_names_added_contracts_and_descriptions_show_on_the_next_page(app, elm_manager, elm):
     assert list(scorecard(elm_manager, elm))[:3] == ["Acme PPO", "Crest Leased Network", "Bolt PPO"]
     matrix = f"/analysis/matrix?{q(elm)}"

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from flask_migrate import Migrate
 
 from campaigns.accounts.models import Organization
 from campaigns.extensions import db
@@ -31,7 +30,9 @@ INSERT = sa.text(
 
 def _head(app) -> str:
     with app.app_context():
-        return ScriptDirectory.from_config(Migrate(app, db).get_config()).get_current_head()
+        return ScriptDirectory.from_config(
+            app.extensions["migrate"].migrate.get_config()  # the app's own, not a new Migrate
+        ).get_current_head()
 
 
 class PairWriter(threading.Thread):
