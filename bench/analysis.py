@@ -202,8 +202,19 @@ def fictional_codes(count: int, rng: random.Random) -> list[str]:
     return [f"T{n:04d}" for n in sorted(rng.sample(range(1, 10000), count))]
 
 
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    """executemany on SQLite; multi-row VALUES statements on PostgreSQL, whose analysis-version
+    triggers run once per statement (an executemany there is one statement per row)."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(sa.insert(table), rows)
+        return
+    step = max(1, 20_000 // max(1, len(rows[0])))  # well under the 65,535 bind parameters
+    for start in range(0, len(rows), step):
+        conn.execute(sa.insert(table).values(rows[start : start + step]))
+
+
 class Inserter:
-    """Bulk inserts (executemany) in chunks, so memory stays flat at any size."""
+    """Bulk inserts in chunks, so memory stays flat at any size."""
 
     def __init__(self, conn: sa.Connection, table: sa.Table, after: Inserter | None = None):
         self.conn, self.table, self.rows, self.count = conn, table, [], 0
@@ -218,7 +229,7 @@ class Inserter:
         if self.after:
             self.after.flush()
         if self.rows:
-            self.conn.execute(sa.insert(self.table), self.rows)
+            bulk_insert(self.conn, self.table, self.rows)
             self.count += len(self.rows)
             self.rows = []
 
@@ -264,7 +275,7 @@ def build(app: Flask, size: Size, today: date, seed: int = 4) -> Built:
 
             def insert(table: sa.Table, rows: list[dict]) -> None:
                 if rows:
-                    conn.execute(sa.insert(table), rows)
+                    bulk_insert(conn, table, rows)
                 counts[table.name] = counts.get(table.name, 0) + len(rows)
 
             insert(

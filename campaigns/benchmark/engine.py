@@ -191,9 +191,7 @@ class ContractResult:
         """Every code row, ranked by opportunity (largest first), ties by code."""
         if not self.keep_codes:
             return self._ranked()
-        if "_codes" not in self.__dict__:
-            object.__setattr__(self, "_codes", self._ranked())
-        return self.__dict__["_codes"]
+        return _memo(self, "_codes", self._ranked)
 
     @property
     def eighty_mark_codes(self) -> tuple[CodeResult, ...]:
@@ -206,7 +204,11 @@ class ContractResult:
         """How many codes carry 80% of the opportunity, without building their rows."""
         if self.keep_codes:
             return len(self.eighty_mark_codes)
-        return _eighty_count(_ranked_rows(self.rows), int(self.opportunity.scaleb(2)))
+        return _memo(
+            self,
+            "_eighty_count",
+            lambda: _eighty_count(_ranked_rows(self.rows), int(self.opportunity.scaleb(2))),
+        )
 
     def for_one_page(self) -> ContractResult:
         """A copy that builds its code rows once and keeps them, for a page that reads them
@@ -571,10 +573,25 @@ def _eighty_count(ranked: Sequence[tuple[str, tuple]], total: int) -> int:
     return len(ranked)
 
 
+def _memo(result, name: str, compute):
+    """A figure of a frozen result computed once (results are shared by requests through the
+    cache; two threads computing it at once get the same value, so no lock is needed)."""
+    if name not in result.__dict__:
+        object.__setattr__(result, name, compute())
+    return result.__dict__[name]
+
+
 def rank_contracts(results: Iterable[ContractResult]) -> tuple[ContractResult, ...]:
-    """Contracts by opportunity (largest first), ties by name; rank from 1."""
+    """Contracts by opportunity (largest first), ties by name; rank from 1. The ranked copies
+    keep the 80% count of the originals, computed once on them (they live in the cache)."""
     ordered = sorted(results, key=lambda c: (-c.opportunity, c.name, c.contract_id))
-    return tuple(replace(c, rank=i) for i, c in enumerate(ordered, start=1))
+    ranked = []
+    for i, c in enumerate(ordered, start=1):
+        copy = replace(c, rank=i)
+        if not c.keep_codes:
+            object.__setattr__(copy, "_eighty_count", c.eighty_count)
+        ranked.append(copy)
+    return tuple(ranked)
 
 
 # ---- several practices ---------------------------------------------------------------------
@@ -588,7 +605,11 @@ class GroupResult:
 
     @property
     def contracts(self) -> tuple[ContractResult, ...]:
-        return rank_contracts(c for p in self.practices for c in p.contracts)
+        return _memo(
+            self,
+            "_contracts",
+            lambda: rank_contracts(c for p in self.practices for c in p.contracts),
+        )
 
     @property
     def opportunity(self) -> Decimal:
