@@ -249,7 +249,9 @@ def _templates(app) -> list[tuple[str, int, bool]]:
         return [
             (t.filename, t.version, t.is_default)
             for t in db.session.scalars(
-                sa.select(LetterTemplate).where(LetterTemplate.kind == LetterKind.FEE_INCREASE)
+                sa.select(LetterTemplate)
+                .where(LetterTemplate.kind == LetterKind.FEE_INCREASE)
+                .order_by(LetterTemplate.version)
             )
         ]
 
