@@ -65,11 +65,20 @@ def register_blueprints(app: Flask) -> None:
     from .accounts import bp as accounts_bp
     from .benchmark import bp as analysis_bp
     from .fees import bp as fees_bp
+    from .letters import bp as letters_bp
     from .main import bp as main_bp
     from .negotiations import bp as campaigns_bp
     from .payers import bp as payers_bp
 
-    for blueprint in (main_bp, accounts_bp, payers_bp, fees_bp, analysis_bp, campaigns_bp):
+    for blueprint in (
+        main_bp,
+        accounts_bp,
+        payers_bp,
+        fees_bp,
+        analysis_bp,
+        campaigns_bp,
+        letters_bp,
+    ):
         app.register_blueprint(blueprint)
 
 

@@ -12,6 +12,7 @@ from .fees.models import (  # noqa: F401
     ProcedureCode,
 )
 from .jobs.models import Job  # noqa: F401
+from .letters.models import Letter, LetterTemplate  # noqa: F401
 from .negotiations.models import (  # noqa: F401
     Activity,
     Attachment,

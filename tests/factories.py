@@ -250,6 +250,7 @@ def _tenant(name: str, practice_names: tuple[str, ...]) -> SimpleNamespace:
     db.session.flush()
     campaigns = [open_campaign(c, s, manager) for c, s in zip(contracts, schedules, strict=True)]
     db.session.flush()
+    template, letters, letter_job = letter_objects(org.id, campaigns, manager)
     return SimpleNamespace(
         org_id=org.id,
         practice_ids=[p.id for p in practices],
@@ -275,7 +276,60 @@ def _tenant(name: str, practice_names: tuple[str, ...]) -> SimpleNamespace:
         campaign_ids=[c.id for c in campaigns],
         fact_ids=[c.facts[0].id for c in campaigns],
         attachment_ids=[c.activities[0].attachments[0].id for c in campaigns],
+        letter_template_id=template.id,
+        letter_ids=[letter.id for letter in letters],
+        letter_job_id=letter_job.id,
     )
+
+
+def letter_objects(org_id: int, campaigns: list[Campaign], user: User):
+    """A stored template (the built-in schedule request, not the default), one letter per
+    campaign (with a stand-in PDF, so downloads need no LibreOffice) and a finished batch."""
+    from campaigns.letters.context import LetterKind
+    from campaigns.letters.models import Letter, LetterTemplate
+    from campaigns.letters.services import builtin_template
+
+    data = builtin_template(LetterKind.SCHEDULE_REQUEST)
+    template = LetterTemplate(
+        organization_id=org_id,
+        kind=LetterKind.SCHEDULE_REQUEST,
+        version=1,
+        filename="our-request.docx",
+        size=len(data),
+        data=data,
+        variables=[],
+        uploaded_by_id=user.id,
+    )
+    db.session.add(template)
+    letters = [
+        Letter(
+            organization_id=org_id,
+            practice_id=c.practice_id,
+            campaign_id=c.id,
+            kind=LetterKind.SCHEDULE_REQUEST,
+            version=1,
+            template_label="built-in",
+            filename=f"letter-{c.id}.docx",
+            size=len(data),
+            data=data,
+            pdf=b"%PDF-1.4 stand-in",
+            created_by_id=user.id,
+        )
+        for c in campaigns
+    ]
+    db.session.add_all(letters)
+    db.session.flush()
+    job = Job(
+        organization_id=org_id,
+        kind="batch_letters",
+        status=JobStatus.DONE,
+        payload={"campaign_ids": [c.id for c in campaigns], "kind": "schedule_request"},
+        result={"letter_ids": [letter.id for letter in letters], "skipped": []},
+        created_by_id=user.id,
+    )
+    db.session.add(job)
+    db.session.flush()
+    return template, letters, job
 
 
 def open_campaign(

@@ -78,3 +78,17 @@ def aggregate_volumes_job(job: Job, ctx: JobContext) -> dict[str, Any]:
     except UnreadableFile as problem:
         raise JobFailed(problem.message) from None
     return {"batch_id": batch.id}
+
+
+# ---- letters ---------------------------------------------------------------------------------
+
+
+@handler("batch_letters")
+def batch_letters_job(job: Job, ctx: JobContext) -> dict[str, Any]:
+    """Generate one letter of a kind for each of several campaigns.
+
+    Payload: {"campaign_ids": [...], "kind": "fee_increase"}. Result: the letters' ids (the
+    zip is built from them on download) and the campaigns skipped, each with the reason."""
+    from ..letters.services import run_batch
+
+    return run_batch(job, ctx)

@@ -441,8 +441,25 @@ def _evidence(campaign: Campaign, step: Step) -> str:
     if step == Step.BUILD:
         return f"{sum(1 for r in campaign.codes if r.is_target)} target code(s)"
     if step == Step.SUBMIT:
-        return f"sent {campaign.submitted_on.isoformat()} by {campaign.sent_how}"
+        text = f"sent {campaign.submitted_on.isoformat()} by {campaign.sent_how}"
+        letter = request_letter(campaign)
+        if letter is not None:
+            text += f"; letter: fee increase request v{letter.version}"
+        return text
     return ""
+
+
+def request_letter(campaign: Campaign):
+    """The latest generated fee increase letter: the submit step's letter (decisions.md)."""
+    from ..letters.context import LetterKind
+    from ..letters.models import Letter
+
+    return db.session.scalar(
+        sa.select(Letter)
+        .where(Letter.campaign_id == campaign.id, Letter.kind == LetterKind.FEE_INCREASE)
+        .order_by(Letter.version.desc())
+        .limit(1)
+    )
 
 
 def _freeze(user: User, campaign: Campaign, today: date, now: datetime) -> None:

@@ -137,6 +137,27 @@ URLS: dict[str, Builder] = {
     "campaigns.add_fact": lambda t, i: [
         url_for("campaigns.add_fact", campaign_id=t.campaign_ids[i])
     ],
+    "letters.index": _plain("letters.index"),
+    "letters.help_page": _plain("letters.help_page"),
+    "letters.builtin": lambda t, i: [
+        url_for("letters.builtin", kind=kind)
+        for kind in ("schedule_request", "fee_increase", "follow_up")
+    ],
+    "letters.upload": _plain("letters.upload"),
+    "letters.template_download": lambda t, i: [
+        url_for("letters.template_download", template_id=t.letter_template_id)
+    ],
+    "letters.choose_default": _plain("letters.choose_default"),
+    "letters.generate": lambda t, i: [url_for("letters.generate", campaign_id=t.campaign_ids[i])],
+    "letters.download": lambda t, i: [url_for("letters.download", letter_id=t.letter_ids[i])],
+    "letters.download_pdf": lambda t, i: [
+        url_for("letters.download_pdf", letter_id=t.letter_ids[i])
+    ],
+    "letters.batch": _plain("letters.batch"),
+    "letters.batch_status": lambda t, i: [url_for("letters.batch_status", job_id=t.letter_job_id)],
+    "letters.batch_download": lambda t, i: [
+        url_for("letters.batch_download", job_id=t.letter_job_id)
+    ],
     "payers.payers": _plain("payers.payers"),
     "payers.payer_edit": lambda t, i: [url_for("payers.payer_edit", payer_id=t.payer_id)],
     "payers.archive": _archive,
@@ -228,6 +249,18 @@ POLICY: dict[str, tuple[frozenset[Role], frozenset[Role]]] = {
     "campaigns.add_round": (EDIT_, EDIT_),
     "campaigns.add_activity": (EDIT_, EDIT_),
     "campaigns.add_fact": (EDIT_, EDIT_),
+    "letters.index": (READ_, READ_),  # viewers see the templates, without the forms
+    "letters.help_page": (READ_, READ_),
+    "letters.builtin": (READ_, READ_),
+    "letters.upload": (EDIT_, EDIT_),
+    "letters.template_download": (READ_, READ_),
+    "letters.choose_default": (EDIT_, EDIT_),
+    "letters.generate": (EDIT_, EDIT_),
+    "letters.download": (READ_, READ_),  # viewers may download, not generate or upload
+    "letters.download_pdf": (READ_, READ_),
+    "letters.batch": (EDIT_, EDIT_),
+    "letters.batch_status": (READ_, READ_),
+    "letters.batch_download": (READ_, READ_),
     "payers.payers": (READ_, EDIT_),
     "payers.payer_edit": (READ_, EDIT_),
     "payers.archive": (EDIT_, EDIT_),

@@ -22,6 +22,8 @@ from campaigns.config import ROOT
 from campaigns.extensions import db
 from campaigns.fees.imports import ImportOptions, confirm_schedule
 from campaigns.fees.models import FeeLine, FeeSchedule, ImportBatch, ImportStatus
+from campaigns.letters.context import LetterKind
+from campaigns.letters.services import builtin_template
 from campaigns.modelbase import utcnow
 from campaigns.negotiations.models import (
     Campaign,
@@ -149,6 +151,16 @@ FORMS: dict[str, Form] = {
         "statement": "Evening hours",
     },
     "/campaigns/<int:campaign_id>/leverage/<int:fact_id>/delete": lambda t: {},
+    "/letters/templates": lambda t: {
+        "kind": "fee_increase",
+        "file": (io.BytesIO(builtin_template(LetterKind.FEE_INCREASE)), "ours.docx"),
+    },
+    "/letters/defaults": lambda t: {
+        "kind": "schedule_request",
+        "template": str(t.letter_template_id),
+    },
+    "/letters/campaigns/<int:campaign_id>": lambda t: {"kind": "schedule_request"},
+    "/letters/batch": lambda t: {"kind": "follow_up", "campaigns": str(t.campaign_ids[0])},
 }
 
 
@@ -251,6 +263,7 @@ SETUP: dict[str, Callable[[SimpleNamespace], None]] = {
     "/campaigns/<int:campaign_id>/activities": _campaign_at(Step.BUILD),
     "/campaigns/<int:campaign_id>/leverage": _campaign_at(Step.BUILD),
     "/campaigns/<int:campaign_id>/leverage/<int:fact_id>/delete": _campaign_at(Step.BUILD),
+    "/letters/campaigns/<int:campaign_id>": _campaign_at(Step.SUBMIT),
 }
 # POST routes that save nothing in the database: signing in and out (the session), the
 # what-if computation (a POST for its many fields; viewers may use it) and the Open Dental
