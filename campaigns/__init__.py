@@ -68,8 +68,10 @@ def register_blueprints(app: Flask) -> None:
     from .main import bp as main_bp
     from .negotiations import bp as campaigns_bp
     from .payers import bp as payers_bp
+    from .reminders import bp as reminders_bp
 
-    for blueprint in (main_bp, accounts_bp, payers_bp, fees_bp, analysis_bp, campaigns_bp):
+    blueprints = (main_bp, accounts_bp, payers_bp, fees_bp, analysis_bp, campaigns_bp, reminders_bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
 

@@ -1,0 +1,239 @@
+"""Emails: composing a reminder's text and HTML, and the outbox sender (smtplib, settings
+from the environment, retries with exponential backoff, failed / uncertain states)."""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+import sqlalchemy as sa
+from flask import current_app, render_template, url_for
+
+from ..extensions import db
+from . import rules
+from .models import Kind, OutboxMessage, OutboxStatus, Reminder
+
+MAX_ATTEMPTS = 8
+FIRST_RETRY = timedelta(minutes=1)
+MAX_RETRY = timedelta(hours=1)
+#: a message still "sending" this long after its claim: its sender died, maybe after the
+#: server accepted it; it is shown as uncertain and never resent
+SENDING_TIMEOUT = timedelta(minutes=10)
+SEND_BATCH = 500
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute link for an email (APP_BASE_URL; no request in the scheduler)."""
+    base = current_app.config.get("APP_BASE_URL") or "http://127.0.0.1:5000"
+    with current_app.test_request_context("/", base_url=base.rstrip("/")):
+        return url_for(endpoint, _external=True, **values)
+
+
+def smtp_configured() -> bool:
+    return bool(current_app.config.get("SMTP_HOST"))
+
+
+def compose(reminder: Reminder, user, now: datetime) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of one reminder's email to `user`."""
+    context = {"reminder": reminder, "user": user, "kind": reminder.kind}
+    if reminder.kind == Kind.DIGEST:
+        from .digest import digest_figures
+
+        figures = digest_figures(user, reminder.due_on)
+        context.update(figures=figures, link=external_url("main.dashboard"), tz=figures.time_zone)
+        subject = f"Fee Campaigns weekly digest, {reminder.due_on:%b %-d, %Y}"
+        why = "you are an owner and the weekly digest is on"
+    else:
+        practice = reminder.practice
+        campaign, contract = reminder.campaign, reminder.contract
+        if contract is None and campaign is not None:
+            contract = campaign.contract
+        network = contract.network.name if contract is not None else ""
+        if campaign is not None:
+            link = external_url("campaigns.detail", campaign_id=campaign.id)
+        else:
+            link = external_url("analysis.contract_detail", contract_id=contract.id)
+        context.update(
+            practice=practice,
+            network=network,
+            link=link,
+            tz=practice.time_zone or rules.DEFAULT_TZ,
+            fires=rules.fire_at(reminder.due_on, practice.time_zone),
+        )
+        subject = f"[{practice.name}] {reminder.kind.label}: {network}"
+        why = (
+            f"you are {user.role.value} for {practice.name} and email for "
+            f"'{reminder.kind.label}' reminders is on"
+        )
+    context.update(why=why, preferences=external_url("reminders.preferences"))
+    text = render_template("reminders/email.txt", **context)
+    html = render_template("reminders/email.html", **context)
+    return subject[:300], text, html
+
+
+def _email(message: OutboxMessage) -> EmailMessage:
+    config = current_app.config
+    email = EmailMessage()
+    sender = config.get("SMTP_FROM") or "fee-campaigns@localhost"
+    email["From"] = formataddr(("Fee Campaigns", sender)) if "<" not in sender else sender
+    email["To"] = message.to_address
+    email["Subject"] = message.subject
+    if config.get("SMTP_REPLY_TO"):
+        email["Reply-To"] = config["SMTP_REPLY_TO"]
+    # the outbox key in the Message-ID lets a mail system spot a duplicate
+    email["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="fee-campaigns")
+    email["X-Fee-Campaigns-Outbox"] = message.key
+    email.set_content(message.body_text)
+    email.add_alternative(message.body_html, subtype="html")
+    return email
+
+
+def open_connection() -> smtplib.SMTP:
+    config = current_app.config
+    host, port, mode = config["SMTP_HOST"], int(config["SMTP_PORT"]), config["SMTP_TLS"]
+    if mode == "ssl":
+        connection: smtplib.SMTP = smtplib.SMTP_SSL(
+            host, port, timeout=20, context=ssl.create_default_context()
+        )
+    else:
+        connection = smtplib.SMTP(host, port, timeout=20)
+        if mode == "starttls":
+            connection.starttls(context=ssl.create_default_context())
+    if config.get("SMTP_USER"):
+        connection.login(config["SMTP_USER"], config.get("SMTP_PASSWORD", ""))
+    return connection
+
+
+def mark_uncertain(now: datetime) -> int:
+    """Messages left "sending" by a process that died: maybe delivered, so never resent."""
+    result = db.session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.SENDING,
+            OutboxMessage.claimed_at < now - SENDING_TIMEOUT,
+        )
+        .values(
+            status=OutboxStatus.UNCERTAIN,
+            last_error="the sending process stopped after the claim; it may have been sent",
+        )
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8 ... minutes after each failed attempt, at most an hour."""
+    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), MAX_RETRY)
+
+
+def _permanent(exc: Exception) -> bool:
+    """A 5xx answer (unknown recipient, rejected message): retrying cannot help."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    code = getattr(exc, "smtp_code", None)
+    return (
+        isinstance(code, int)
+        and code >= 500
+        and not isinstance(exc, smtplib.SMTPServerDisconnected)
+    )
+
+
+def _claim(message_id: int, now: datetime, worker: str) -> bool:
+    table = OutboxMessage.__table__
+    result = db.session.execute(
+        sa.update(table)
+        .where(
+            table.c.id == message_id,
+            table.c.status == OutboxStatus.QUEUED.value,
+            table.c.claimed_at.is_(None),
+        )
+        .values(status=OutboxStatus.SENDING.value, claimed_at=now, claimed_by=worker)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _failed(message_id: int, exc: Exception, now: datetime) -> datetime | None:
+    """Record a failed attempt; returns when the next one may be made (None: given up)."""
+    message = db.session.get(OutboxMessage, message_id)
+    message.attempts += 1
+    message.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    message.claimed_at = None
+    message.claimed_by = None
+    retry_at = None
+    if _permanent(exc) or message.attempts >= MAX_ATTEMPTS:
+        message.status = OutboxStatus.FAILED
+    else:
+        message.status = OutboxStatus.QUEUED
+        retry_at = now + backoff(message.attempts)
+        message.next_attempt_at = retry_at
+    db.session.commit()
+    return retry_at
+
+
+def _sent(message_id: int, now: datetime) -> None:
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(status=OutboxStatus.SENT, sent_at=now, last_error="")
+    )
+    db.session.commit()
+
+
+def send_outbox(now: datetime, worker: str, limit: int = SEND_BATCH) -> int:
+    """Send what is due in the outbox over one SMTP connection; returns how many were sent.
+
+    Without SMTP settings nothing is sent: the messages wait, shown in the app as not sent.
+    A connection that cannot be made (server down) or drops ends the run: the message being
+    sent is retried with backoff, and the rest wait as long."""
+    if not smtp_configured():
+        return 0
+    ids = db.session.scalars(
+        sa.select(OutboxMessage.id)
+        .where(OutboxMessage.status == OutboxStatus.QUEUED, OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    ).all()
+    sent = 0
+    connection: smtplib.SMTP | None = None
+    try:
+        for position, message_id in enumerate(ids):
+            if not _claim(message_id, now, worker):
+                continue  # another sender has it
+            message = db.session.get(OutboxMessage, message_id)
+            try:
+                if connection is None:
+                    connection = open_connection()
+                connection.send_message(_email(message))
+            except (OSError, smtplib.SMTPException) as exc:
+                retry_at = _failed(message_id, exc, now)
+                answered = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
+                if isinstance(exc, answered) and not isinstance(
+                    exc, smtplib.SMTPServerDisconnected
+                ):
+                    continue  # the server answered: the next message may go through
+                _postpone(ids[position + 1 :], retry_at or now + FIRST_RETRY)
+                connection = None
+                break
+            _sent(message_id, now)
+            sent += 1
+    finally:
+        if connection is not None:
+            # sent messages are recorded; a failed goodbye changes nothing
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                connection.quit()
+    return sent
+
+
+def _postpone(ids: list[int], until: datetime) -> None:
+    if ids:
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.QUEUED)
+            .values(next_attempt_at=until)
+        )
+        db.session.commit()
