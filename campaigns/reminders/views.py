@@ -162,7 +162,7 @@ def _preferences_page(*, new_token: str | None = None, errors=None, status: int 
 @bp.route("/preferences/reminders", methods=["GET", "POST"])
 @roles(*READ)
 def preferences():
-    if request.method == "GET":
+    if request.method != "POST":
         response = _preferences_page()
         db.session.rollback()  # a default row is not saved by looking at the page
         return response

@@ -149,6 +149,21 @@ FORMS: dict[str, Form] = {
         "statement": "Evening hours",
     },
     "/campaigns/<int:campaign_id>/leverage/<int:fact_id>/delete": lambda t: {},
+    "/notifications/read": lambda t: {},
+    "/reminders/<int:reminder_id>/snooze": lambda t: {"for": "1w"},
+    "/reminders/<int:reminder_id>/dismiss": lambda t: {},
+    "/preferences/reminders": lambda t: {
+        "email": ["follow_up", "due"],
+        "digest_weekday": "2",
+        "practices": "all",
+    },
+    "/preferences/calendar": lambda t: {"action": "new"},
+    "/practices/<int:practice_id>/reminders": lambda t: {
+        "schedule_days": "21",
+        "review_lead_days": "45",
+        "contract_lead_days": "60",
+        "kinds": ["schedule", "follow_up"],
+    },
 }
 
 
