@@ -17,6 +17,8 @@ from . import rules
 from .models import Kind, ReminderPreference
 
 DUE_SOON_DAYS = 14
+#: a scheduler that was down on the digest day still sends it the day after, not later
+CATCH_UP_DAYS = 1
 
 
 @dataclass
@@ -85,7 +87,8 @@ def digest_figures(user: User, today: date) -> DigestFigures:
 
 def due_digests(now: datetime) -> list[dict]:
     """A digest row for every active owner whose digest weekday has come (the latest such
-    date whose 08:00 has passed, in the zone of the owner's first practice by name)."""
+    date whose 08:00 has passed, in the zone of the owner's first practice by name; at most
+    CATCH_UP_DAYS ago)."""
     zones = dict(
         db.session.execute(
             sa.select(Practice.organization_id, Practice.time_zone)
@@ -94,7 +97,9 @@ def due_digests(now: datetime) -> list[dict]:
         ).all()
     )  # the last row per organisation wins: its first practice by name
     weekdays = dict(
-        db.session.execute(sa.select(ReminderPreference.user_id, ReminderPreference.digest_weekday))
+        db.session.execute(
+            sa.select(ReminderPreference.user_id, ReminderPreference.digest_weekday)
+        ).all()
     )
     rows = []
     for uid, org in db.session.execute(
@@ -105,6 +110,8 @@ def due_digests(now: datetime) -> list[dict]:
         tz = zones.get(org, rules.DEFAULT_TZ)
         cutoff = rules.last_firing_date(now, tz)
         day = cutoff - timedelta(days=(cutoff.weekday() - weekdays.get(uid, 0)) % 7)
+        if (cutoff - day).days > CATCH_UP_DAYS:
+            continue  # a digest days late would be stale news: wait for next week's
         rows.append(
             {
                 "kind": Kind.DIGEST.value,
