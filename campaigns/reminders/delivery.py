@@ -135,8 +135,8 @@ def notify(reminder: Reminder, now: datetime) -> int:
 
 def dispatch(now: datetime, worker: str) -> int:
     """Claim every due, unclaimed reminder and notify its recipients; returns how many this
-    process claimed. Committed per batch (claims in id order, so two processes never wait
-    on each other in a circle)."""
+    process claimed. Each claim commits with its notifications and emails (in id order, so
+    two processes never wait on each other in a circle)."""
     claimed = 0
     while True:
         ids = db.session.scalars(
@@ -155,7 +155,8 @@ def dispatch(now: datetime, worker: str) -> int:
             if claim(reminder_id, now, worker):
                 claimed += 1
                 notify(db.session.get(Reminder, reminder_id), now)
-        db.session.commit()
+            # one commit per reminder: a second process waits on one row at most, not a batch
+            db.session.commit()
         if len(ids) < CLAIM_BATCH:
             return claimed
 
