@@ -110,6 +110,7 @@ def queue_email(
         next_attempt_at=now,
         created_at=now,
     )
+    message.raw = mailer.mime(message)
     db.session.add(message)
     return message
 

@@ -4,11 +4,13 @@ from the environment, retries with exponential backoff, failed / uncertain state
 from __future__ import annotations
 
 import contextlib
+import secrets
 import smtplib
 import ssl
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr, parseaddr
 
 import sqlalchemy as sa
 from flask import current_app, render_template, url_for
@@ -24,6 +26,8 @@ MAX_RETRY = timedelta(hours=1)
 #: server accepted it; it is shown as uncertain and never resent
 SENDING_TIMEOUT = timedelta(minutes=10)
 SEND_BATCH = 500
+#: messages claimed (and marked sent) together
+CLAIM_BATCH = 50
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -75,7 +79,9 @@ def compose(reminder: Reminder, user, now: datetime) -> tuple[str, str, str]:
     return subject[:300], text, html
 
 
-def _email(message: OutboxMessage) -> EmailMessage:
+def mime(message: OutboxMessage) -> bytes:
+    """The message as sent: From and Reply-To from the settings, text and HTML parts, a
+    Message-ID made from the outbox key (a mail system can spot a duplicate by it)."""
     config = current_app.config
     email = EmailMessage()
     sender = config.get("SMTP_FROM") or "fee-campaigns@localhost"
@@ -84,12 +90,15 @@ def _email(message: OutboxMessage) -> EmailMessage:
     email["Subject"] = message.subject
     if config.get("SMTP_REPLY_TO"):
         email["Reply-To"] = config["SMTP_REPLY_TO"]
-    # the outbox key in the Message-ID lets a mail system spot a duplicate
-    email["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="fee-campaigns")
+    email["Message-ID"] = f"<{message.key.replace(':', '.')}@fee-campaigns>"
     email["X-Fee-Campaigns-Outbox"] = message.key
     email.set_content(message.body_text)
     email.add_alternative(message.body_html, subtype="html")
-    return email
+    return email.as_bytes(policy=policy.SMTP)
+
+
+def envelope_sender() -> str:
+    return parseaddr(current_app.config.get("SMTP_FROM") or "fee-campaigns@localhost")[1]
 
 
 def open_connection() -> smtplib.SMTP:
@@ -142,19 +151,36 @@ def _permanent(exc: Exception) -> bool:
     )
 
 
-def _claim(message_id: int, now: datetime, worker: str) -> bool:
+def _claim_batch(now: datetime, worker: str, size: int) -> list[int]:
+    """Claim up to `size` due messages with one conditional UPDATE (status queued and
+    unclaimed); returns the ids this process got (its own claim token marks them)."""
     table = OutboxMessage.__table__
-    result = db.session.execute(
+    due = db.session.scalars(
+        sa.select(table.c.id)
+        .where(
+            table.c.status == OutboxStatus.QUEUED.value,
+            table.c.claimed_at.is_(None),
+            table.c.next_attempt_at <= now,
+        )
+        .order_by(table.c.id)
+        .limit(size)
+    ).all()
+    if not due:
+        return []
+    token = f"{worker}/{secrets.token_hex(4)}"[-120:]
+    db.session.execute(
         sa.update(table)
         .where(
-            table.c.id == message_id,
+            table.c.id.in_(due),
             table.c.status == OutboxStatus.QUEUED.value,
             table.c.claimed_at.is_(None),
         )
-        .values(status=OutboxStatus.SENDING.value, claimed_at=now, claimed_by=worker)
+        .values(status=OutboxStatus.SENDING.value, claimed_at=now, claimed_by=token)
     )
     db.session.commit()
-    return result.rowcount == 1
+    return db.session.scalars(
+        sa.select(table.c.id).where(table.c.claimed_by == token).order_by(table.c.id)
+    ).all()
 
 
 def _failed(message_id: int, exc: Exception, now: datetime) -> datetime | None:
@@ -175,11 +201,35 @@ def _failed(message_id: int, exc: Exception, now: datetime) -> datetime | None:
     return retry_at
 
 
-def _sent(message_id: int, now: datetime) -> None:
+def _sent(ids: list[int], now: datetime) -> None:
+    if ids:
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.SENDING)
+            .values(status=OutboxStatus.SENT, sent_at=now, last_error="")
+        )
+        db.session.commit()
+
+
+def _unclaim(ids: list[int], until: datetime) -> None:
+    """Claimed but not tried (the server went away first): back to the queue, unchanged."""
+    if ids:
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.SENDING)
+            .values(
+                status=OutboxStatus.QUEUED, claimed_at=None, claimed_by=None, next_attempt_at=until
+            )
+        )
+        db.session.commit()
+
+
+def _postpone(until: datetime) -> None:
+    """The server is down: every due message waits as long as the one that just failed."""
     db.session.execute(
         sa.update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(status=OutboxStatus.SENT, sent_at=now, last_error="")
+        .where(OutboxMessage.status == OutboxStatus.QUEUED, OutboxMessage.next_attempt_at < until)
+        .values(next_attempt_at=until)
     )
     db.session.commit()
 
@@ -188,52 +238,55 @@ def send_outbox(now: datetime, worker: str, limit: int = SEND_BATCH) -> int:
     """Send what is due in the outbox over one SMTP connection; returns how many were sent.
 
     Without SMTP settings nothing is sent: the messages wait, shown in the app as not sent.
-    A connection that cannot be made (server down) or drops ends the run: the message being
-    sent is retried with backoff, and the rest wait as long."""
+    Messages are claimed in batches (CLAIM_BATCH) and a batch's accepted ones are marked
+    sent together right after it: a process that dies in between leaves at most one batch
+    "sending", which becomes "uncertain" (shown, never resent). A connection that cannot be
+    made (server down) or drops ends the run: the message being sent is retried with
+    backoff, the others wait as long; a refusal (4xx: retried later, 5xx: failed at once)
+    moves on to the next message."""
     if not smtp_configured():
         return 0
-    ids = db.session.scalars(
-        sa.select(OutboxMessage.id)
-        .where(OutboxMessage.status == OutboxStatus.QUEUED, OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    ).all()
     sent = 0
     connection: smtplib.SMTP | None = None
+    sender = envelope_sender()
+    table = OutboxMessage.__table__
+    answered = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
     try:
-        for position, message_id in enumerate(ids):
-            if not _claim(message_id, now, worker):
-                continue  # another sender has it
-            message = db.session.get(OutboxMessage, message_id)
-            try:
-                if connection is None:
-                    connection = open_connection()
-                connection.send_message(_email(message))
-            except (OSError, smtplib.SMTPException) as exc:
-                retry_at = _failed(message_id, exc, now)
-                answered = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
-                if isinstance(exc, answered) and not isinstance(
-                    exc, smtplib.SMTPServerDisconnected
-                ):
-                    continue  # the server answered: the next message may go through
-                _postpone(ids[position + 1 :], retry_at or now + FIRST_RETRY)
-                connection = None
+        while sent < limit:
+            ids = _claim_batch(now, worker, min(CLAIM_BATCH, limit - sent))
+            if not ids:
                 break
-            _sent(message_id, now)
-            sent += 1
+            rows = db.session.execute(
+                sa.select(table.c.id, table.c.to_address, table.c.raw)
+                .where(table.c.id.in_(ids))
+                .order_by(table.c.id)
+            ).all()
+            accepted: list[int] = []
+            for position, (message_id, to, raw) in enumerate(rows):
+                try:
+                    if connection is None:
+                        connection = open_connection()
+                    connection.sendmail(sender, [to], raw)
+                except (OSError, smtplib.SMTPException) as exc:
+                    _sent(accepted, now)
+                    sent += len(accepted)
+                    accepted = []
+                    retry_at = _failed(message_id, exc, now)
+                    if isinstance(exc, answered) and not isinstance(
+                        exc, smtplib.SMTPServerDisconnected
+                    ):
+                        continue  # the server answered: the next message may go through
+                    later = retry_at or now + FIRST_RETRY
+                    _unclaim([r[0] for r in rows[position + 1 :]], later)
+                    _postpone(later)
+                    connection = None
+                    return sent
+                accepted.append(message_id)
+            _sent(accepted, now)
+            sent += len(accepted)
     finally:
         if connection is not None:
             # sent messages are recorded; a failed goodbye changes nothing
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 connection.quit()
     return sent
-
-
-def _postpone(ids: list[int], until: datetime) -> None:
-    if ids:
-        db.session.execute(
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.QUEUED)
-            .values(next_attempt_at=until)
-        )
-        db.session.commit()

@@ -70,8 +70,10 @@ class Reminder(OrgOwned, Timestamped, db.Model):
     kind: Mapped[Kind] = mapped_column(enum_column(Kind, "reminder_kind"))
     #: the campaign, contract or user the reminder is about (by kind)
     subject_id: Mapped[int] = mapped_column()
+    # (no index on practice_id and user_id: the scan inserts many rows, lookups go by
+    # campaign, contract or id)
     practice_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("practices.id", ondelete="CASCADE"), index=True
+        sa.ForeignKey("practices.id", ondelete="CASCADE")
     )
     campaign_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("campaigns.id", ondelete="CASCADE")
@@ -79,9 +81,7 @@ class Reminder(OrgOwned, Timestamped, db.Model):
     contract_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("contracts.id", ondelete="CASCADE"), index=True
     )
-    user_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     #: the practice's date on which it fires (08:00 there), and the date it is about
     due_on: Mapped[date] = mapped_column()
     event_on: Mapped[date | None] = mapped_column()
@@ -150,6 +150,8 @@ class OutboxMessage(OrgOwned, Timestamped, db.Model):
     subject: Mapped[str] = mapped_column(sa.String(300))
     body_text: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str] = mapped_column(sa.Text)
+    #: the whole message (RFC 5322, CRLF lines) built when queued, so sending only sends
+    raw: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)
     status: Mapped[OutboxStatus] = mapped_column(
         enum_column(OutboxStatus, "outbox_status"), default=OutboxStatus.QUEUED
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -86,13 +87,43 @@ def _row(kind: Kind, subject: int, due: date, p: PracticeRules, pid: int, **more
         "organization_id": p.organization_id,
         "practice_id": pid,
         "due_on": due,
-        "fire_at": rules.fire_at(due, p.time_zone),
+        "fire_at": _fire_at(due, p.time_zone),
         "campaign_id": more.get("campaign_id"),
         "contract_id": more.get("contract_id"),
         "user_id": None,
         "event_on": more.get("event_on"),
         "number": more.get("number", 0),
     }
+
+
+@lru_cache(maxsize=8192)
+def _fire_at(day: date, tz: str) -> datetime:
+    return rules.fire_at(day, tz)
+
+
+def _day(value) -> date | None:
+    """A date column read without SQLAlchemy's per-row processing (SQLite gives the ISO text,
+    PostgreSQL a date): the scan reads hundreds of thousands of them."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def _fetch(stmt: sa.Select) -> list[tuple]:
+    """The rows as the driver gives them (no SQLAlchemy row objects or type processing): the
+    statements hold only constants of ours, so they are compiled with literal values."""
+    connection = db.session.connection()
+    sql = str(stmt.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _raw(column: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.type_coerce(column, sa.String).label(column.name)
 
 
 def due_rows(now: datetime) -> list[dict]:
@@ -104,11 +135,12 @@ def due_rows(now: datetime) -> list[dict]:
     open_ = c.status == Status.OPEN.value
 
     # schedule requested, not received N days later
-    for cid, pid, requested in db.session.execute(
-        sa.select(c.id, c.practice_id, c.schedule_requested_on).where(
+    for cid, pid, requested in _fetch(
+        sa.select(c.id, c.practice_id, _raw(c.schedule_requested_on)).where(
             open_, c.schedule_requested_on.is_not(None), c.schedule_received_on.is_(None)
         )
     ):
+        requested = _day(requested)
         p = practices.get(pid)
         if p is None or Kind.SCHEDULE in p.off_kinds:
             continue
@@ -119,16 +151,21 @@ def due_rows(now: datetime) -> list[dict]:
     # submitted, no response: follow-ups (pushed by logged contacts) and the reply-by date
     a = Activity.__table__.c
     contacts = (
-        sa.select(a.campaign_id, sa.func.max(a.happened_on).label("last"))
+        sa.select(
+            a.campaign_id, sa.type_coerce(sa.func.max(a.happened_on), sa.String).label("last")
+        )
         .where(a.kind.in_([k.value for k in CONTACT_KINDS]))
         .group_by(a.campaign_id)
         .subquery()
     )
-    for cid, pid, submitted, reply_by, last in db.session.execute(
-        sa.select(c.id, c.practice_id, c.submitted_on, c.response_due_on, contacts.c.last)
+    for cid, pid, submitted, reply_by, last in _fetch(
+        sa.select(
+            c.id, c.practice_id, _raw(c.submitted_on), _raw(c.response_due_on), contacts.c.last
+        )
         .outerjoin(contacts, contacts.c.campaign_id == c.id)
         .where(open_, c.submitted_on.is_not(None), c.responded_on.is_(None))
     ):
+        submitted, reply_by, last = _day(submitted), _day(reply_by), _day(last)
         p = practices.get(pid)
         if p is None:
             continue
@@ -156,11 +193,12 @@ def due_rows(now: datetime) -> list[dict]:
     reopened = sa.exists().where(
         other.c.contract_id == c.contract_id, other.c.status == Status.OPEN.value
     )
-    for cid, pid, kid, review_on in db.session.execute(
-        sa.select(c.id, c.practice_id, c.contract_id, c.next_review_on)
+    for cid, pid, kid, review_on in _fetch(
+        sa.select(c.id, c.practice_id, c.contract_id, _raw(c.next_review_on))
         .join(Contract.__table__, k.id == c.contract_id)
         .where(c.id.in_(latest), c.next_review_on.is_not(None), k.archived_at.is_(None), ~reopened)
     ):
+        review_on = _day(review_on)
         p = practices.get(pid)
         if p is None or Kind.REVIEW in p.off_kinds:
             continue
@@ -180,11 +218,12 @@ def due_rows(now: datetime) -> list[dict]:
             )
 
     # the contract's renewal date and its notice deadline, a lead time before each
-    for kid, pid, renewal, notice_days in db.session.execute(
-        sa.select(k.id, k.practice_id, k.renewal_date, k.notice_days).where(
+    for kid, pid, renewal, notice_days in _fetch(
+        sa.select(k.id, k.practice_id, _raw(k.renewal_date), k.notice_days).where(
             k.archived_at.is_(None), k.renewal_date.is_not(None)
         )
     ):
+        renewal = _day(renewal)
         p = practices.get(pid)
         if p is None:
             continue
@@ -199,26 +238,74 @@ def due_rows(now: datetime) -> list[dict]:
     return rows
 
 
+#: the reminders table without column types: the scan writes plain values (no per-row
+#: bind processing), converted once below
+_PLAIN = sa.table(
+    "reminders",
+    *(sa.column(name) for name in (
+        "kind", "subject_id", "organization_id", "practice_id", "campaign_id", "contract_id",
+        "user_id", "due_on", "event_on", "fire_at", "number", "status", "resolution",
+        "created_at",
+    )),
+)  # fmt: skip
+KEY = ("kind", "subject_id", "due_on")
+
+
+def existing_keys() -> set[tuple[str, int, date]]:
+    """Every reminder's key (read from the unique index)."""
+    t = Reminder.__table__.c
+    return {
+        (kind, subject, _day(due))
+        for kind, subject, due in _fetch(sa.select(t.kind, t.subject_id, _raw(t.due_on)))
+    }
+
+
 def insert_if_absent(rows: Iterable[dict], now: datetime) -> int:
-    """Insert the rows whose key (kind, subject, due date) is new; returns how many."""
-    rows = list(rows)
+    """Insert the rows whose key (kind, subject, due date) is new; returns how many. Keys
+    already there are skipped before the insert, and ON CONFLICT DO NOTHING covers a second
+    scheduler inserting the same rows meanwhile."""
+    have = existing_keys()
+    rows = [row for row in rows if (row["kind"], row["subject_id"], row["due_on"]) not in have]
     if not rows:
         return 0
-    table = Reminder.__table__
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    before = db.session.scalar(sa.select(sa.func.count()).select_from(table))
-    for start in range(0, len(rows), BATCH):
-        chunk = [
-            {**row, "status": "pending", "resolution": "", "created_at": now}
-            for row in rows[start : start + BATCH]
-        ]
-        db.session.execute(
-            insert(table).on_conflict_do_nothing(index_elements=["kind", "subject_id", "due_on"]),
-            chunk,
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    insert = sqlite_insert if sqlite else pg_insert
+
+    def stamp(value: datetime) -> object:
+        naive = value.astimezone(UTC).replace(tzinfo=None)  # UTCDateTime's storage
+        return naive.isoformat(" ", "microseconds") if sqlite else naive
+
+    def day(value: date | None) -> object:
+        return value.isoformat() if sqlite and value is not None else value
+
+    created = stamp(now)
+    plain = [
+        {**row, "due_on": day(row["due_on"]), "event_on": day(row["event_on"]),
+         "fire_at": stamp(row["fire_at"]), "status": "pending", "resolution": "",
+         "created_at": created}
+        for row in rows
+    ]  # fmt: skip
+    if sqlite:  # the driver's executemany: no per-row parameter processing
+        columns = list(plain[0])
+        sql = (
+            f"INSERT INTO reminders ({', '.join(columns)}) "  # noqa: S608 - our column names
+            f"VALUES ({', '.join('?' for _ in columns)}) "
+            "ON CONFLICT (kind, subject_id, due_on) DO NOTHING"
         )
-    after = db.session.scalar(sa.select(sa.func.count()).select_from(table))
-    return after - before
+        cursor = db.session.connection().connection.dbapi_connection.cursor()
+        try:
+            cursor.executemany(sql, [tuple(row[c] for c in columns) for row in plain])
+            return cursor.rowcount if cursor.rowcount >= 0 else len(plain)
+        finally:
+            cursor.close()
+    inserted = 0
+    for start in range(0, len(plain), BATCH):
+        chunk = plain[start : start + BATCH]
+        result = db.session.execute(
+            insert(_PLAIN).on_conflict_do_nothing(index_elements=list(KEY)), chunk
+        )
+        inserted += result.rowcount if result.rowcount >= 0 else len(chunk)
+    return inserted
 
 
 def scan(now: datetime) -> int:

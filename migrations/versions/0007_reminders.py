@@ -177,7 +177,6 @@ def upgrade():
         batch_op.create_index(
             batch_op.f("ix_reminders_organization_id"), ["organization_id"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_reminders_practice_id"), ["practice_id"], unique=False)
         batch_op.create_index(
             "ix_reminders_unclaimed",
             ["fire_at"],
@@ -185,7 +184,6 @@ def upgrade():
             sqlite_where=sa.text("claimed_at IS NULL"),
             postgresql_where=sa.text("claimed_at IS NULL"),
         )
-        batch_op.create_index(batch_op.f("ix_reminders_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "notifications",
@@ -236,6 +234,7 @@ def upgrade():
         sa.Column("subject", sa.String(length=300), nullable=False),
         sa.Column("body_text", sa.Text(), nullable=False),
         sa.Column("body_html", sa.Text(), nullable=False),
+        sa.Column("raw", sa.LargeBinary(), nullable=False),
         sa.Column(
             "status",
             sa.Enum(
