@@ -27,7 +27,7 @@ MAX_RETRY = timedelta(hours=1)
 SENDING_TIMEOUT = timedelta(minutes=10)
 SEND_BATCH = 500
 #: messages claimed (and marked sent) together
-CLAIM_BATCH = 50
+CLAIM_BATCH = 100
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -151,10 +151,12 @@ def _permanent(exc: Exception) -> bool:
     )
 
 
-def _claim_batch(now: datetime, worker: str, size: int) -> list[int]:
+def _claim_batch(now: datetime, worker: str, size: int, sent: list[int]) -> list[int]:
     """Claim up to `size` due messages with one conditional UPDATE (status queued and
-    unclaimed); returns the ids this process got (its own claim token marks them)."""
+    unclaimed); returns the ids this process got (its own claim token marks them). The
+    previous batch's accepted messages are marked sent in the same commit."""
     table = OutboxMessage.__table__
+    _sent(sent, now, commit=False)
     due = db.session.scalars(
         sa.select(table.c.id)
         .where(
@@ -162,10 +164,11 @@ def _claim_batch(now: datetime, worker: str, size: int) -> list[int]:
             table.c.claimed_at.is_(None),
             table.c.next_attempt_at <= now,
         )
-        .order_by(table.c.id)
+        .order_by(table.c.next_attempt_at, table.c.id)  # the index's order: no sort
         .limit(size)
     ).all()
     if not due:
+        db.session.commit()
         return []
     token = f"{worker}/{secrets.token_hex(4)}"[-120:]
     db.session.execute(
@@ -179,7 +182,9 @@ def _claim_batch(now: datetime, worker: str, size: int) -> list[int]:
     )
     db.session.commit()
     return db.session.scalars(
-        sa.select(table.c.id).where(table.c.claimed_by == token).order_by(table.c.id)
+        sa.select(table.c.id)
+        .where(table.c.id.in_(due), table.c.claimed_by == token)
+        .order_by(table.c.id)
     ).all()
 
 
@@ -201,14 +206,15 @@ def _failed(message_id: int, exc: Exception, now: datetime) -> datetime | None:
     return retry_at
 
 
-def _sent(ids: list[int], now: datetime) -> None:
+def _sent(ids: list[int], now: datetime, *, commit: bool = True) -> None:
     if ids:
         db.session.execute(
             sa.update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.SENDING)
             .values(status=OutboxStatus.SENT, sent_at=now, last_error="")
         )
-        db.session.commit()
+        if commit:
+            db.session.commit()
 
 
 def _unclaim(ids: list[int], until: datetime) -> None:
@@ -239,8 +245,9 @@ def send_outbox(now: datetime, worker: str, limit: int = SEND_BATCH) -> int:
 
     Without SMTP settings nothing is sent: the messages wait, shown in the app as not sent.
     Messages are claimed in batches (CLAIM_BATCH) and a batch's accepted ones are marked
-    sent together right after it: a process that dies in between leaves at most one batch
-    "sending", which becomes "uncertain" (shown, never resent). A connection that cannot be
+    sent together right after it, in the commit that claims the next batch: a process that
+    dies in between leaves at most one batch "sending", which becomes "uncertain" (shown,
+    never resent). A connection that cannot be
     made (server down) or drops ends the run: the message being sent is retried with
     backoff, the others wait as long; a refusal (4xx: retried later, 5xx: failed at once)
     moves on to the next message."""
@@ -251,9 +258,13 @@ def send_outbox(now: datetime, worker: str, limit: int = SEND_BATCH) -> int:
     sender = envelope_sender()
     table = OutboxMessage.__table__
     answered = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
+    accepted: list[int] = []
     try:
-        while sent < limit:
-            ids = _claim_batch(now, worker, min(CLAIM_BATCH, limit - sent))
+        while True:
+            size = min(CLAIM_BATCH, limit - sent - len(accepted))
+            ids = _claim_batch(now, worker, size, accepted)
+            sent += len(accepted)
+            accepted = []
             if not ids:
                 break
             rows = db.session.execute(
@@ -261,7 +272,6 @@ def send_outbox(now: datetime, worker: str, limit: int = SEND_BATCH) -> int:
                 .where(table.c.id.in_(ids))
                 .order_by(table.c.id)
             ).all()
-            accepted: list[int] = []
             for position, (message_id, to, raw) in enumerate(rows):
                 try:
                     if connection is None:
@@ -282,8 +292,10 @@ def send_outbox(now: datetime, worker: str, limit: int = SEND_BATCH) -> int:
                     connection = None
                     return sent
                 accepted.append(message_id)
-            _sent(accepted, now)
-            sent += len(accepted)
+            if sent + len(accepted) >= limit:
+                break
+        _sent(accepted, now)
+        sent += len(accepted)
     finally:
         if connection is not None:
             # sent messages are recorded; a failed goodbye changes nothing

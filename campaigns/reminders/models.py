@@ -133,7 +133,7 @@ class OutboxMessage(OrgOwned, Timestamped, db.Model):
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
-        sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        sa.Index("ix_outbox_status_next", "status", "next_attempt_at", "id"),
         sa.CheckConstraint("attempts >= 0", name="attempts"),
     )
 

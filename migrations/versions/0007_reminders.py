@@ -288,7 +288,7 @@ def upgrade():
             batch_op.f("ix_outbox_messages_reminder_id"), ["reminder_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_outbox_messages_user_id"), ["user_id"], unique=False)
-        batch_op.create_index("ix_outbox_status_next", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_outbox_status_next", ["status", "next_attempt_at", "id"], unique=False)
 
 
 def downgrade():
