@@ -13,8 +13,6 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..accounts.models import Practice
 from ..extensions import db
@@ -25,7 +23,6 @@ from .models import Kind, Reminder, ReminderSettings
 
 #: logged activities that count as a follow-up contact with the network
 CONTACT_KINDS = (ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.LETTER, ActivityKind.PORTAL)
-BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -238,19 +235,6 @@ def due_rows(now: datetime) -> list[dict]:
     return rows
 
 
-#: the reminders table without column types: the scan writes plain values (no per-row
-#: bind processing), converted once below
-_PLAIN = sa.table(
-    "reminders",
-    *(sa.column(name) for name in (
-        "kind", "subject_id", "organization_id", "practice_id", "campaign_id", "contract_id",
-        "user_id", "due_on", "event_on", "fire_at", "number", "status", "resolution",
-        "created_at",
-    )),
-)  # fmt: skip
-KEY = ("kind", "subject_id", "due_on")
-
-
 def existing_keys() -> set[tuple[str, int, date]]:
     """Every reminder's key (read from the unique index)."""
     t = Reminder.__table__.c
@@ -269,7 +253,6 @@ def insert_if_absent(rows: Iterable[dict], now: datetime) -> int:
     if not rows:
         return 0
     sqlite = db.session.get_bind().dialect.name == "sqlite"
-    insert = sqlite_insert if sqlite else pg_insert
 
     def stamp(value: datetime) -> object:
         naive = value.astimezone(UTC).replace(tzinfo=None)  # UTCDateTime's storage
@@ -285,27 +268,20 @@ def insert_if_absent(rows: Iterable[dict], now: datetime) -> int:
          "created_at": created}
         for row in rows
     ]  # fmt: skip
-    if sqlite:  # the driver's executemany: no per-row parameter processing
-        columns = list(plain[0])
-        sql = (
-            f"INSERT INTO reminders ({', '.join(columns)}) "  # noqa: S608 - our column names
-            f"VALUES ({', '.join('?' for _ in columns)}) "
-            "ON CONFLICT (kind, subject_id, due_on) DO NOTHING"
-        )
-        cursor = db.session.connection().connection.dbapi_connection.cursor()
-        try:
-            cursor.executemany(sql, [tuple(row[c] for c in columns) for row in plain])
-            return cursor.rowcount if cursor.rowcount >= 0 else len(plain)
-        finally:
-            cursor.close()
-    inserted = 0
-    for start in range(0, len(plain), BATCH):
-        chunk = plain[start : start + BATCH]
-        result = db.session.execute(
-            insert(_PLAIN).on_conflict_do_nothing(index_elements=list(KEY)), chunk
-        )
-        inserted += result.rowcount if result.rowcount >= 0 else len(chunk)
-    return inserted
+    # the driver's executemany (psycopg 3 pipelines it): no per-row parameter processing
+    columns = list(plain[0])
+    mark = "?" if sqlite else "%s"
+    sql = (
+        f"INSERT INTO reminders ({', '.join(columns)}) "  # noqa: S608 - our column names
+        f"VALUES ({', '.join(mark for _ in columns)}) "
+        "ON CONFLICT (kind, subject_id, due_on) DO NOTHING"
+    )
+    cursor = db.session.connection().connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(sql, [tuple(row[c] for c in columns) for row in plain])
+        return cursor.rowcount if cursor.rowcount >= 0 else len(plain)
+    finally:
+        cursor.close()
 
 
 def scan(now: datetime) -> int:
