@@ -69,6 +69,7 @@ def register_blueprints(app: Flask) -> None:
     from .main import bp as main_bp
     from .negotiations import bp as campaigns_bp
     from .payers import bp as payers_bp
+    from .reminders import bp as reminders_bp
 
     for blueprint in (
         main_bp,
@@ -78,6 +79,7 @@ def register_blueprints(app: Flask) -> None:
         analysis_bp,
         campaigns_bp,
         letters_bp,
+        reminders_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -61,6 +61,8 @@ class Config:
         self.SMTP_TLS = os.environ.get("SMTP_TLS", "starttls")  # starttls | ssl | none
         self.SMTP_FROM = os.environ.get("SMTP_FROM", "")
         self.SMTP_REPLY_TO = os.environ.get("SMTP_REPLY_TO", "")
+        # Links in emails and calendar events are absolute: the address users open the app at.
+        self.APP_BASE_URL = os.environ.get("APP_BASE_URL", "http://127.0.0.1:5000")
         # Login throttling (rows, so it holds across worker processes).
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none,
         # the client connects directly); login throttling needs the real client address.

@@ -23,3 +23,10 @@ from .negotiations.models import (  # noqa: F401
     StepRecord,
 )
 from .payers.models import Contact, Contract, Network, Payer, PricingRoute  # noqa: F401
+from .reminders.models import (  # noqa: F401
+    Notification,
+    OutboxMessage,
+    Reminder,
+    ReminderPreference,
+    ReminderSettings,
+)

@@ -64,7 +64,7 @@ class Task:
 #: The hook list: what the scheduler runs. Other packages (reminders: scan, deliver, digest)
 #: add theirs with `@task(...)` in a module the scheduler imports (see `_import_tasks`).
 TASKS: list[Task] = []
-TASK_MODULES: list[str] = []  # e.g. "campaigns.reminders.jobs", added by the reminders issue
+TASK_MODULES: list[str] = ["campaigns.reminders.jobs"]
 
 
 def task(task_id: str, trigger: str = "interval", **trigger_args: Any):

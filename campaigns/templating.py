@@ -34,7 +34,8 @@ NAV_SECTIONS = {
     "payers.payers": ("payers.",),
     "fees.schedules": ("fees.",),
     "analysis.scorecard": ("analysis.",),
-    "main.settings": ("main.settings", "accounts."),
+    "main.settings": ("main.settings", "accounts.", "reminders.preferences"),
+    "reminders.inbox": ("reminders.inbox",),
 }
 
 

@@ -33,6 +33,8 @@ from campaigns.negotiations.models import (
     Step,
 )
 from campaigns.payers.models import Contact, Contract, Network, NetworkKind, Payer, PricingRoute
+from campaigns.reminders.models import Kind, Notification, Reminder
+from campaigns.reminders.rules import fire_at
 
 PASSWORD = "correct-horse-battery"
 OFFICE_CSV = b"Code,Fee\nT0120,52.00\n"
@@ -251,6 +253,30 @@ def _tenant(name: str, practice_names: tuple[str, ...]) -> SimpleNamespace:
     campaigns = [open_campaign(c, s, manager) for c, s in zip(contracts, schedules, strict=True)]
     db.session.flush()
     template, letters, letter_job = letter_objects(org.id, campaigns, manager)
+    # Per campaign, a delivered reminder in the notifications of everyone who may see it.
+    reminders = []
+    for campaign in campaigns:
+        reminder = Reminder(
+            organization_id=org.id,
+            kind=Kind.SCHEDULE,
+            subject_id=campaign.id,
+            practice_id=campaign.practice_id,
+            campaign_id=campaign.id,
+            due_on=date(2026, 10, 15),
+            event_on=date(2026, 10, 1),
+            fire_at=fire_at(date(2026, 10, 15), campaign.practice.time_zone),
+            claimed_at=utcnow(),
+            claimed_by="factory",
+        )
+        db.session.add(reminder)
+        db.session.flush()
+        for user in (owner, manager, viewer, manager1, viewer1):
+            if user.all_practices or campaign.practice in user.practices:
+                db.session.add(
+                    Notification(organization_id=org.id, reminder_id=reminder.id, user_id=user.id)
+                )
+        reminders.append(reminder)
+    db.session.flush()
     return SimpleNamespace(
         org_id=org.id,
         practice_ids=[p.id for p in practices],
@@ -279,6 +305,7 @@ def _tenant(name: str, practice_names: tuple[str, ...]) -> SimpleNamespace:
         letter_template_id=template.id,
         letter_ids=[letter.id for letter in letters],
         letter_job_id=letter_job.id,
+        reminder_ids=[r.id for r in reminders],
     )
 
 

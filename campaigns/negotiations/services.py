@@ -25,6 +25,8 @@ from ..extensions import db
 from ..fees.models import FeeLine, FeeSchedule, ScheduleKind
 from ..money import cents_to_decimal, decimal_to_cents, format_money
 from ..payers.models import Contract
+from ..reminders import services as reminders
+from ..reminders.models import Kind as ReminderKind
 from . import rules
 from .models import (
     STEPS,
@@ -296,6 +298,9 @@ def start_campaign(
         raise ServiceError(
             "Another campaign was just opened for this contract; reload the board."
         ) from None
+    reminders.resolve(
+        contract_id=contract.id, kinds=[ReminderKind.REVIEW], why="a new campaign started", now=now
+    )
     audit.record(
         user,
         "campaign.started",
@@ -517,9 +522,18 @@ def save_details(
     if how and how not in SENT_HOW:
         raise ServiceError("Choose how the request was sent.", "sent_how")
     before = audit.snapshot(campaign)
+    old_due = campaign.response_due_on
     for name in DETAIL_FIELDS:
         if name in values:
             setattr(campaign, name, values[name])
+    if campaign.schedule_received_on is not None:
+        reminders.resolve(
+            campaign_id=campaign.id, kinds=[ReminderKind.SCHEDULE], why="schedule received", now=now
+        )
+    if campaign.responded_on is None and campaign.response_due_on != old_due:
+        reminders.resolve(  # a new reply-by date: the reminder for the old one is moot
+            campaign_id=campaign.id, kinds=[ReminderKind.DUE], why="reply-by date changed", now=now
+        )
     _touch(campaign, user, now)
     after = audit.snapshot(campaign)
     audit.record(
@@ -688,6 +702,12 @@ def save_response(
             row.granted_cents = cents
     if responded_on is not None:
         campaign.responded_on = responded_on
+        reminders.resolve(
+            campaign_id=campaign.id,
+            kinds=[ReminderKind.FOLLOW_UP, ReminderKind.DUE],
+            why="response recorded",
+            now=now,
+        )
     _touch(campaign, user, now)
     audit.record(
         user, "campaign.response", campaign, summary="response recorded", before=before, after=after
@@ -787,6 +807,7 @@ def _close(
     campaign.next_review_on = next_review(
         today, campaign.practice.re_review_months, contract.renewal_date, contract.notice_deadline
     )
+    reminders.resolve_campaign(campaign.id, now, f"campaign closed: {outcome.value}")
     _touch(campaign, user, now)
     audit.record(
         user,
@@ -953,6 +974,15 @@ def add_activity(
             )
         )
     db.session.add(entry)
+    if kind != ActivityKind.NOTE and campaign.submitted_on and happened_on >= campaign.submitted_on:
+        # a follow-up contact: the current reminder is done; the next one comes a first
+        # interval after this contact (reminders/scan.py)
+        reminders.resolve(
+            campaign_id=campaign.id,
+            kinds=[ReminderKind.FOLLOW_UP],
+            why=f"{kind.value} logged",
+            now=now,
+        )
     _touch(campaign, user, now)
     audit.record(
         user,

@@ -158,6 +158,22 @@ URLS: dict[str, Builder] = {
     "letters.batch_download": lambda t, i: [
         url_for("letters.batch_download", job_id=t.letter_job_id)
     ],
+    "reminders.inbox": _plain("reminders.inbox"),
+    "reminders.mark_read": _plain("reminders.mark_read"),
+    "reminders.snooze": lambda t, i: [url_for("reminders.snooze", reminder_id=t.reminder_ids[i])],
+    "reminders.dismiss": lambda t, i: [url_for("reminders.dismiss", reminder_id=t.reminder_ids[i])],
+    "reminders.preferences": _plain("reminders.preferences"),
+    "reminders.feed_token": _plain("reminders.feed_token"),
+    # no session: a token nobody holds answers 404 to everyone (test_reminder_pages has more)
+    "reminders.feed": lambda t, i: [url_for("reminders.feed", token="not-a-token")],
+    "reminders.campaign_ics": lambda t, i: [
+        url_for("reminders.campaign_ics", campaign_id=t.campaign_ids[i])
+    ],
+    "reminders.recipients": _plain("reminders.recipients"),
+    "reminders.outbox": _plain("reminders.outbox"),
+    "reminders.practice_settings": lambda t, i: [
+        url_for("reminders.practice_settings", practice_id=t.practice_ids[i])
+    ],
     "payers.payers": _plain("payers.payers"),
     "payers.payer_edit": lambda t, i: [url_for("payers.payer_edit", payer_id=t.payer_id)],
     "payers.archive": _archive,
@@ -202,6 +218,8 @@ PUBLIC: dict[tuple[str, str], tuple[int, int]] = {
     ("accounts.logout", "POST"): (303, 303),
     ("main.healthz", "GET"): (200, 200),
     ("main.healthz", "HEAD"): (200, 200),
+    ("reminders.feed", "GET"): (404, 404),
+    ("reminders.feed", "HEAD"): (404, 404),
 }
 
 READ_ = frozenset(READ)
@@ -261,6 +279,16 @@ POLICY: dict[str, tuple[frozenset[Role], frozenset[Role]]] = {
     "letters.batch": (EDIT_, EDIT_),
     "letters.batch_status": (READ_, READ_),
     "letters.batch_download": (READ_, READ_),
+    "reminders.inbox": (READ_, READ_),  # each user's own notifications
+    "reminders.mark_read": (READ_, READ_),
+    "reminders.snooze": (READ_, READ_),
+    "reminders.dismiss": (READ_, READ_),
+    "reminders.preferences": (READ_, READ_),
+    "reminders.feed_token": (READ_, READ_),
+    "reminders.campaign_ics": (READ_, READ_),
+    "reminders.recipients": (OWNER_, OWNER_),  # who receives what: owners see everyone's
+    "reminders.outbox": (OWNER_, OWNER_),
+    "reminders.practice_settings": (OWNER_, OWNER_),
     "payers.payers": (READ_, EDIT_),
     "payers.payer_edit": (READ_, EDIT_),
     "payers.archive": (EDIT_, EDIT_),

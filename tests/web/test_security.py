@@ -161,6 +161,21 @@ FORMS: dict[str, Form] = {
     },
     "/letters/campaigns/<int:campaign_id>": lambda t: {"kind": "schedule_request"},
     "/letters/batch": lambda t: {"kind": "follow_up", "campaigns": str(t.campaign_ids[0])},
+    "/notifications/read": lambda t: {},
+    "/reminders/<int:reminder_id>/snooze": lambda t: {"for": "1w"},
+    "/reminders/<int:reminder_id>/dismiss": lambda t: {},
+    "/preferences/reminders": lambda t: {
+        "email": ["follow_up", "due"],
+        "digest_weekday": "2",
+        "practices": "all",
+    },
+    "/preferences/calendar": lambda t: {"action": "new"},
+    "/practices/<int:practice_id>/reminders": lambda t: {
+        "schedule_days": "21",
+        "review_lead_days": "45",
+        "contract_lead_days": "60",
+        "kinds": ["schedule", "follow_up"],
+    },
 }
 
 
