@@ -15,7 +15,7 @@ from pathlib import Path
 from docx import Document
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Pt
+from docx.shared import Cm, Pt
 
 OUT = Path(__file__).resolve().parent.parent / "templates" / "letters"
 
@@ -155,6 +155,15 @@ def fee_increase() -> Document:
     for row in table.rows[2:]:
         for cell in row.cells[2:]:
             cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    # the description gets the room (16.5 cm of text width in all); LibreOffice reads the
+    # table grid's column widths, Word the cells' widths: set both
+    table.autofit = False
+    widths = [Cm(w) for w in (1.9, 4.1, 2.8, 3.0, 2.2, 2.5)]
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = width
+    for row in table.rows:
+        for cell, width in zip(row.cells, widths, strict=True):
+            cell.width = width
     doc.add_paragraph("")
     doc.add_paragraph(
         "At our current volume the request amounts to {{ totals.increase_annual }} a year "
