@@ -268,18 +268,35 @@ def insert_if_absent(rows: Iterable[dict], now: datetime) -> int:
          "created_at": created}
         for row in rows
     ]  # fmt: skip
-    # the driver's executemany (psycopg 3 pipelines it): no per-row parameter processing
+    # the driver itself, without SQLAlchemy's per-row parameter processing
     columns = list(plain[0])
-    mark = "?" if sqlite else "%s"
     sql = (
         f"INSERT INTO reminders ({', '.join(columns)}) "  # noqa: S608 - our column names
-        f"VALUES ({', '.join(mark for _ in columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)}) "
         "ON CONFLICT (kind, subject_id, due_on) DO NOTHING"
     )
     cursor = db.session.connection().connection.dbapi_connection.cursor()
     try:
-        cursor.executemany(sql, [tuple(row[c] for c in columns) for row in plain])
-        return cursor.rowcount if cursor.rowcount >= 0 else len(plain)
+        if sqlite:
+            cursor.executemany(sql, [tuple(row[c] for c in columns) for row in plain])
+            return cursor.rowcount if cursor.rowcount >= 0 else len(plain)
+        # PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT (row by row
+        # inserts cost ~50 us each at 100,000 campaigns)
+        names = ", ".join(columns)
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS reminders_new "
+            "(LIKE reminders INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        with cursor.copy(f"COPY reminders_new ({names}) FROM STDIN") as copy:
+            for row in plain:
+                copy.write_row(tuple(row[c] for c in columns))
+        cursor.execute(
+            f"INSERT INTO reminders ({names}) SELECT {names} FROM reminders_new "  # noqa: S608
+            "ON CONFLICT (kind, subject_id, due_on) DO NOTHING"
+        )
+        inserted = cursor.rowcount
+        cursor.execute("DROP TABLE reminders_new")
+        return inserted
     finally:
         cursor.close()
 
