@@ -286,6 +286,7 @@ def test_new_owner_runs_one_negotiation_from_create_user_to_the_dashboard_gain(
     preview = page.locator("#import-preview")
     page.get_by_label("HARBOR MUTUAL INS").select_option(label="Harbor Mutual")
     page.get_by_label("Pinecrest Benefits Co").select_option(label="Pinecrest Benefits")
+    watched.shot("code-mix-preview")
     # The report has no dates: confirming without the period is refused (422), on purpose.
     preview.get_by_role("button", name="Confirm import").click()
     expect(
@@ -293,7 +294,6 @@ def test_new_owner_runs_one_negotiation_from_create_user_to_the_dashboard_gain(
     ).to_be_visible()
     page.get_by_label("First day").fill("2025-01-01")
     page.get_by_label("Last day").fill("2025-12-31")
-    watched.shot("code-mix-preview")
     preview.get_by_role("button", name="Confirm import").click()
     expect(
         page.get_by_text("Imported 822 procedures over 4 codes from code_mix_2025.csv.")
@@ -304,7 +304,12 @@ def test_new_owner_runs_one_negotiation_from_create_user_to_the_dashboard_gain(
     page.get_by_role("navigation").get_by_role("link", name="Analysis").click()
     scorecard = page.locator("table.striped tbody tr")
     expect(scorecard.first).to_contain_text("Harbor PPO")
-    expect(scorecard.first).to_contain_text("$11,200.00")
+    # Harbor: allowed V x E = 300 x 48 + 40 x 110 + 260 x 72 + 12 x 820 = 47,360.00; at office
+    # fees 300 x 80 + 40 x 170 + 260 x 125 + 12 x 1,350 = 79,500.00; 47,360 / 79,500 = 59.6%;
+    # write-off 79,500.00 - 47,360.00 = 32,140.00; opportunity 11,200.00 (above).
+    expect(scorecard.first).to_have_text(
+        re.compile(r"1\s*Harbor PPO.*59\.6%\s*\$47,360\.00\s*\$32,140\.00\s*\$11,200\.00", re.S)
+    )
     expect(scorecard.nth(1)).to_contain_text("Pinecrest Select")
     watched.shot("scorecard")
     scorecard.first.get_by_role("link", name="Harbor PPO").click()
@@ -341,7 +346,10 @@ def test_new_owner_runs_one_negotiation_from_create_user_to_the_dashboard_gain(
     watched.shot("letter")
     with page.expect_download() as info:
         page.locator("#letters").get_by_role("link", name="Word").click()
-    document = docx.Document(io.BytesIO(info.value.path().read_bytes()))
+    letter = watched.folder / info.value.suggested_filename  # kept beside the screenshots
+    info.value.save_as(letter)
+    assert letter.suffix == ".docx"
+    document = docx.Document(io.BytesIO(letter.read_bytes()))
     text = "\n".join(
         [p.text for p in document.paragraphs]
         + [cell.text for table in document.tables for row in table.rows for cell in row.cells]
@@ -349,6 +357,9 @@ def test_new_owner_runs_one_negotiation_from_create_user_to_the_dashboard_gain(
     assert PRACTICE in text
     assert "$98.00" in text  # the asked amount of T1110
     assert "$10,360.00" in text  # what the letter asks for a year
+    assert "NPI" not in text  # the practice has none: no empty "NPI" label
+    # no scarce-category procedure: that fact is kept for the rating, not told to the network
+    assert "oral-surgery" not in text
 
     page.get_by_label("Request sent on").fill(today)
     page.get_by_label("Sent by").select_option("email")
@@ -369,6 +380,17 @@ def test_new_owner_runs_one_negotiation_from_create_user_to_the_dashboard_gain(
     page.get_by_role("button", name="Close with this outcome").click()
     expect(page.get_by_text("Campaign #1 is closed: partial.")).to_be_visible()
     watched.shot("closed")
+    # The new version is a full copy of the baseline with the granted amounts applied.
+    page.get_by_role("link", name="a new version of the schedule").click()
+    expect(page.locator("#lines tbody tr")).to_have_text(
+        [
+            re.compile(r"T0120.*\$60\.00"),
+            re.compile(r"T0210.*\$110\.00"),
+            re.compile(r"T1110.*\$90\.00"),
+            re.compile(r"T2740.*\$820\.00"),
+        ]
+    )
+    watched.shot("new-schedule-version")
 
     # ---- the owner's dashboard: the realised gain computed by hand above
     page.get_by_role("navigation").get_by_role("link", name="Dashboard").click()
