@@ -322,6 +322,11 @@ def test_new_owner_runs_one_negotiation_from_create_user_to_the_dashboard_gain(
     expect(page.get_by_text(f"Campaign #1 is open for Harbor PPO at {PRACTICE}.")).to_be_visible()
     total = page.locator("#asked-total")
     expect(total).to_have_text("$9,580.00")  # 5,980.00 + 3,600.00
+    # No endodontic, implant or oral-surgery code in the mix: the service-mix fact counts for the
+    # rating but is marked as left out of the letter.
+    expect(page.locator("#leverage tbody tr").filter(has_text="service mix")).to_contain_text(
+        "(not in the letter)"
+    )
     ask = page.get_by_label("Asked amount for T1110")
     ask.fill("98")
     ask.press("Tab")
