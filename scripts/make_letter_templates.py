@@ -39,7 +39,12 @@ def _letterhead(doc: Document) -> None:
     run.font.size = Pt(14)
     doc.add_paragraph("{{ practice.address_line }}")
     doc.add_paragraph("{% if practice.phone %}Phone {{ practice.phone }}{% endif %}")
-    doc.add_paragraph("TIN {{ practice.tin }} · NPI {{ practice.npi }}")
+    # TIN and NPI are optional on the practice: an empty one leaves no dangling label
+    doc.add_paragraph(
+        "{% if practice.tin %}TIN {{ practice.tin }}{% endif %}"
+        "{% if practice.tin and practice.npi %} · {% endif %}"
+        "{% if practice.npi %}NPI {{ practice.npi }}{% endif %}"
+    )
     doc.add_paragraph("{{ today }}")
     doc.add_paragraph("Provider Relations, {{ network.name }}")
     doc.add_paragraph("{{ provider_relations.address_line }}")
@@ -170,8 +175,9 @@ def fee_increase() -> Document:
         "({{ totals.current_annual }} now, {{ totals.requested_annual }} requested)."
     )
     doc.add_paragraph(
-        "For your records: our TIN is {{ practice.tin }}, our NPI is {{ practice.npi }}, and "
-        "our agreement with {{ network.name }} took effect on {{ contract.effective_date }}."
+        "For your records: our agreement with {{ network.name }} took effect on "
+        "{{ contract.effective_date }}{% if practice.tin %}; our TIN is {{ practice.tin }}"
+        "{% endif %}{% if practice.npi %}; our NPI is {{ practice.npi }}{% endif %}."
     )
     doc.add_paragraph(
         "We ask for your written response by {{ campaign.reply_by }}. We are glad to discuss "
@@ -195,8 +201,9 @@ def follow_up() -> Document:
         "We have not yet received a reply."
     )
     doc.add_paragraph(
-        "The request concerned these codes: {{ request.code_list }}. For reference, our TIN "
-        "is {{ practice.tin }} and our NPI is {{ practice.npi }}."
+        "The request concerned these codes: {{ request.code_list }}."
+        "{% if practice.tin %} For reference, our TIN is {{ practice.tin }}.{% endif %}"
+        "{% if practice.npi %} Our NPI is {{ practice.npi }}.{% endif %}"
     )
     doc.add_paragraph(
         "We would appreciate a written answer, or the name of the person reviewing the "

@@ -289,6 +289,9 @@ def start_campaign(
                 ),
                 source="Fee Campaigns analysis of the practice's code mix",
                 value=scarce,
+                # kept for the rating; a letter telling the network the practice does none of
+                # these procedures would argue against the request
+                in_letter=bool(scarce),
             ),
         ]
     try:

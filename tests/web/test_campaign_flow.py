@@ -97,9 +97,11 @@ def test_start_prefills_the_eighty_percent_codes_at_their_suggested_asks(app):
             date(2026, 10, 31),
         )
         assert services.totals(campaign).asked_value == Decimal("1080.00")
-        facts = {f.kind.value: f.value for f in campaign.facts}
-        # Acme's annual allowed 24 x 49 + 36 x 70 = 3,696 is all of the practice's: 100.00%
-        assert facts == {"volume": 10000, "service_mix": 0}
+        facts = {f.kind.value: (f.value, f.in_letter) for f in campaign.facts}
+        # Acme's annual allowed 24 x 49 + 36 x 70 = 3,696 is all of the practice's: 100.00%.
+        # No scarce-category procedure: the fact counts for the rating but stays out of the
+        # letter (telling the network "about 0 procedures" weakens the request).
+        assert facts == {"volume": (10000, True), "service_mix": (0, False)}
 
 
 def test_a_second_start_is_refused_and_links_the_open_campaign(app, client):

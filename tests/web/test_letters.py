@@ -119,6 +119,28 @@ def test_a_fact_left_out_of_the_letter_is_not_in_it(app, client, world, campaign
     assert "Why our office matters" not in text
 
 
+def test_a_practice_without_tin_or_npi_gets_letters_without_empty_identifiers(
+    app, client, world, campaign_id
+):
+    with database(app) as s:
+        campaign = s.get(Campaign, campaign_id)
+        campaign.practice.npi = ""  # both are optional on the practice form
+        campaign.submitted_on = date(2026, 10, 20)
+    login(client, world.a.manager)
+    letter = _text(
+        client.get(f"/letters/{_generate(client, campaign_id, 'fee_increase').id}.docx").data
+    )
+    assert "TIN 84-1234567\n" in letter  # the letterhead, without "· NPI "
+    assert "took effect on January 1, 2024; our TIN is 84-1234567." in letter
+    assert "NPI" not in letter
+    with database(app) as s:
+        s.get(Campaign, campaign_id).practice.tin = ""
+    for kind in ("fee_increase", "follow_up"):
+        text = _text(client.get(f"/letters/{_generate(client, campaign_id, kind).id}.docx").data)
+        assert "TIN" not in text
+        assert "NPI" not in text
+
+
 def test_schedule_request_and_follow_up_letters_render(app, client, world, campaign_id):
     login(client, world.a.owner)
     request_text = _text(
