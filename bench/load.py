@@ -53,7 +53,15 @@ if str(ROOT) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench.analysis import EMAIL, PASSWORD, Size, build, fresh_database, make_app  # noqa: E402
+from bench.analysis import (  # noqa: E402
+    EMAIL,
+    PASSWORD,
+    Size,
+    build,
+    fresh_database,
+    load_average,
+    make_app,
+)
 from campaigns.accounts.models import User  # noqa: E402
 from campaigns.extensions import db  # noqa: E402
 from campaigns.negotiations import services  # noqa: E402
@@ -406,13 +414,6 @@ def warm(port: int, pairs: list[Pair], workers: int) -> None:
         for pair in pairs:
             session.request("GET", f"/analysis/contracts/{pair.contract_id}")
         session.conn.close()
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 def main() -> int:

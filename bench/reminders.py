@@ -26,13 +26,10 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
-import shutil
 import smtplib
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -44,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.analysis import fresh_database  # noqa: E402
 from campaigns import create_app  # noqa: E402
 from campaigns.extensions import db  # noqa: E402
 
@@ -64,28 +62,6 @@ print("ready", flush=True)
 sys.stdin.read()
 c.stop()
 """
-
-
-@contextmanager
-def fresh_database(url: str | None):
-    if not url:
-        folder = tempfile.mkdtemp(prefix="bench-reminders-")
-        try:
-            yield f"sqlite:///{folder}/bench.db"
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    schema = f"bench_rem_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def make_app(url: str):
@@ -298,7 +274,7 @@ def main() -> int:
     parser.add_argument("--emails", type=int, default=2000)
     parser.add_argument("--url", default=os.environ.get("DATABASE_URL", ""))
     args = parser.parse_args()
-    with fresh_database(args.url or None) as url:
+    with fresh_database(args.url or "sqlite") as url:
         app = make_app(url)
         engine = url.split(":")[0]
         started = time.perf_counter()

@@ -25,6 +25,14 @@ def render_page(
     return response
 
 
+def local_path(target: str | None, default: str) -> str:
+    """`target` when it is a path on this site (a `next` from a form or a link), else
+    `default`: never another site (`//host`, a backslash and absolute URLs are refused)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
 def redirect_to(location: str) -> Response:
     """A redirect; for htmx an HX-Redirect so the whole page navigates."""
     if request.headers.get("HX-Request") == "true":

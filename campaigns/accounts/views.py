@@ -8,7 +8,7 @@ from flask_login import current_user, login_user, logout_user
 from ..extensions import db
 from ..forms_common import bp_to_percent
 from ..modelbase import utcnow
-from ..web import redirect_to, render_page
+from ..web import local_path, redirect_to, render_page
 from . import bp
 from .access import OWNER, READ, roles
 from .forms import LoginForm, PasswordForm, PracticeForm, UserCreateForm, UserEditForm
@@ -26,12 +26,6 @@ from .services import (
 )
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("main.dashboard")
-
-
 def _throttle() -> Throttle:
     cfg = current_app.config
     return Throttle(
@@ -44,7 +38,7 @@ def _throttle() -> Throttle:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect_to(_safe_next(request.args.get("next")))
+        return redirect_to(local_path(request.args.get("next"), url_for("main.dashboard")))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
@@ -63,7 +57,7 @@ def login():
         db.session.commit()
         if user:
             login_user(user, remember=form.remember.data)
-            return redirect_to(_safe_next(request.args.get("next")))
+            return redirect_to(local_path(request.args.get("next"), url_for("main.dashboard")))
         form.form_errors.append("Email or password is incorrect.")
         status = 401
     elif form.is_submitted():

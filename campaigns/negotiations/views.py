@@ -23,7 +23,7 @@ from ..fees.models import ProcedureCode
 from ..modelbase import utcnow
 from ..money import cents_to_decimal, parse_money
 from ..payers.models import Contract, Network
-from ..web import is_htmx, redirect_to, render_page
+from ..web import is_htmx, local_path, redirect_to, render_page
 from . import bp, rules, services
 from .board import board_cards, closed_page
 from .models import (
@@ -80,10 +80,9 @@ def _campaign(campaign_id: int) -> Campaign:
 
 def _back(campaign: Campaign) -> str:
     """Where a plain form goes after its action: `next` when it is one of ours, else the page."""
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("campaigns.detail", campaign_id=campaign.id)
+    return local_path(
+        request.form.get("next"), url_for("campaigns.detail", campaign_id=campaign.id)
+    )
 
 
 def _act(campaign: Campaign, action: Callable[[], object], done: str | None) -> Response | None:

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from icalendar import Calendar, Event
+from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
 from ..accounts.scoping import scoped
@@ -28,6 +29,17 @@ class DateEvent:
     summary: str
     description: str
     url: str
+
+
+#: what an event's name reads (network and practice), loaded with the rows, not one by one
+NAMES_OF_CONTRACT = (
+    selectinload(Contract.network),
+    selectinload(Contract.practice),
+)
+NAMES_OF_CAMPAIGN = (
+    selectinload(Campaign.contract).selectinload(Contract.network),
+    selectinload(Campaign.practice),
+)
 
 
 def _last_contacts(campaign_ids: list[int]) -> dict[int, date]:
@@ -102,9 +114,9 @@ def user_events(user: User, url_for_campaign, url_for_contract) -> list[DateEven
         .group_by(Campaign.contract_id)
     )
     campaigns = db.session.scalars(
-        scoped(Campaign, user).where(
-            sa.or_(Campaign.status == Status.OPEN, Campaign.id.in_(latest_closed))
-        )
+        scoped(Campaign, user)
+        .where(sa.or_(Campaign.status == Status.OPEN, Campaign.id.in_(latest_closed)))
+        .options(*NAMES_OF_CAMPAIGN)
     ).all()
     contacts = _last_contacts([c.id for c in campaigns])
     events = []
@@ -115,7 +127,7 @@ def user_events(user: User, url_for_campaign, url_for_contract) -> list[DateEven
                 campaign, p, contacts.get(campaign.id), url_for_campaign(campaign.id)
             )
     for contract in db.session.scalars(
-        scoped(Contract, user).where(Contract.archived_at.is_(None))
+        scoped(Contract, user).where(Contract.archived_at.is_(None)).options(*NAMES_OF_CONTRACT)
     ):
         if contract.practice_id in rules_by_practice:
             events += contract_events(contract, url_for_contract(contract.id))

@@ -11,13 +11,14 @@ from flask import Response, abort, flash, request, url_for
 from flask_login import current_user
 
 from ..accounts.access import OWNER, READ, roles
-from ..accounts.models import Practice
+from ..accounts.models import Practice, Role
 from ..accounts.scoping import get_or_404, visible_practices
 from ..accounts.services import ServiceError
 from ..extensions import db
 from ..modelbase import utcnow
 from ..negotiations.models import Campaign
-from ..web import redirect_to, render_page
+from ..templating import local_datetime
+from ..web import local_path, redirect_to, render_page
 from . import bp, calendar, mailer, services
 from .models import KIND_LABELS, Kind, OutboxMessage, OutboxStatus, Reminder
 
@@ -106,7 +107,7 @@ def _act(reminder_id: int, action) -> Response:
         return _inbox_page(status=422)
     db.session.commit()
     flash(done, "success")
-    return redirect_to(request.form.get("next") or url_for("reminders.inbox"))
+    return redirect_to(local_path(request.form.get("next"), url_for("reminders.inbox")))
 
 
 @bp.route("/reminders/<int:reminder_id>/snooze", methods=["POST"])
@@ -122,8 +123,6 @@ def snooze(reminder_id: int):
     def act(reminder: Reminder) -> str:
         wake = services.snooze(current_user, reminder, how, until=until, now=utcnow())
         tz = reminder.practice.time_zone if reminder.practice else None
-        from ..templating import local_datetime
-
         return f"Snoozed until {local_datetime(wake, tz)}."
 
     return _act(reminder_id, act)
@@ -146,7 +145,7 @@ def _preferences_page(*, new_token: str | None = None, errors=None, status: int 
     pref = services.preference(current_user)
     db.session.flush()
     practices = visible_practices()
-    kinds = [k for k in Kind if k != Kind.DIGEST or current_user.role.value == "owner"]
+    kinds = [k for k in Kind if k != Kind.DIGEST or current_user.role == Role.OWNER]
     return render_page(
         "reminders/preferences.html",
         status=status,
