@@ -175,7 +175,9 @@ class ContractResult:
 
     @property
     def weighted_pct_of_ucr(self) -> Decimal | None:
-        return ratio(self.ucr_numerator, self.ucr_denominator)
+        return _memo(
+            self, "_weighted_pct_of_ucr", lambda: ratio(self.ucr_numerator, self.ucr_denominator)
+        )
 
     def _ranked(self, limit: int | None = None) -> tuple[CodeResult, ...]:
         ranked = _ranked_rows(self.rows)
@@ -244,27 +246,29 @@ class PracticeResult:
 
     @property
     def opportunity(self) -> Decimal:
-        return sum((c.opportunity for c in self.contracts), ZERO)
+        return _summed(self, self.contracts, "opportunity", ZERO)
 
     @property
     def annual_allowed(self) -> Decimal:
-        return sum((c.annual_allowed for c in self.contracts), ZERO)
+        return _summed(self, self.contracts, "annual_allowed", ZERO)
 
     @property
     def annual_write_off(self) -> Decimal:
-        return sum((c.annual_write_off for c in self.contracts), ZERO)
+        return _summed(self, self.contracts, "annual_write_off", ZERO)
 
     @property
     def ucr_numerator(self) -> Fraction:
-        return sum((c.ucr_numerator for c in self.contracts), NONE)
+        return _summed(self, self.contracts, "ucr_numerator", NONE)
 
     @property
     def ucr_denominator(self) -> Fraction:
-        return sum((c.ucr_denominator for c in self.contracts), NONE)
+        return _summed(self, self.contracts, "ucr_denominator", NONE)
 
     @property
     def weighted_pct_of_ucr(self) -> Decimal | None:
-        return ratio(self.ucr_numerator, self.ucr_denominator)
+        return _memo(
+            self, "_weighted_pct_of_ucr", lambda: ratio(self.ucr_numerator, self.ucr_denominator)
+        )
 
     @property
     def period_shorter_than_a_year(self) -> bool:
@@ -581,6 +585,11 @@ def _memo(result, name: str, compute):
     return result.__dict__[name]
 
 
+def _summed(result, parts: Iterable, figure: str, start):
+    """A figure of a frozen result that is the sum of its parts' figure, computed once."""
+    return _memo(result, f"_{figure}", lambda: sum((getattr(p, figure) for p in parts), start))
+
+
 def rank_contracts(results: Iterable[ContractResult]) -> tuple[ContractResult, ...]:
     """Contracts by opportunity (largest first), ties by name; rank from 1. The ranked copies
     keep the 80% count of the originals, computed once on them (they live in the cache)."""
@@ -613,21 +622,25 @@ class GroupResult:
 
     @property
     def opportunity(self) -> Decimal:
-        return sum((p.opportunity for p in self.practices), ZERO)
+        return _summed(self, self.practices, "opportunity", ZERO)
 
     @property
     def annual_allowed(self) -> Decimal:
-        return sum((p.annual_allowed for p in self.practices), ZERO)
+        return _summed(self, self.practices, "annual_allowed", ZERO)
 
     @property
     def annual_write_off(self) -> Decimal:
-        return sum((p.annual_write_off for p in self.practices), ZERO)
+        return _summed(self, self.practices, "annual_write_off", ZERO)
 
     @property
     def weighted_pct_of_ucr(self) -> Decimal | None:
-        return ratio(
-            sum((p.ucr_numerator for p in self.practices), NONE),
-            sum((p.ucr_denominator for p in self.practices), NONE),
+        return _memo(
+            self,
+            "_weighted_pct_of_ucr",
+            lambda: ratio(
+                sum((p.ucr_numerator for p in self.practices), NONE),
+                sum((p.ucr_denominator for p in self.practices), NONE),
+            ),
         )
 
 

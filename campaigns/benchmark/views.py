@@ -18,13 +18,20 @@ from ..accounts.scoping import get_or_404, visible_practices
 from ..codes import category
 from ..exports import Column, csv_response, xlsx_response
 from ..payers.models import Contract
-from ..web import render_page
+from ..web import Pager, render_page
 from . import bp, engine
-from .service import Analysis, load_analysis, pareto
+from .service import Analysis, analysis_cache, load_analysis, pareto
 
 MATRIX_PER_PAGE = 50
+#: the scorecard and the target list rank every contract of the group: 50 a page
+SCORECARD_PER_PAGE = 50
+#: bars in the scorecard's charts: the largest opportunities
+CHART_BARS = 20
 #: the full matrix (`all=1`) is paged too: 100 codes x 400 contracts is already 40,000 cells
 MATRIX_FULL_PER_PAGE = 100
+#: contracts are paged too (a group has hundreds); sorted by practice, so a page is about one
+#: practice's contracts side by side
+MATRIX_COLUMNS_PER_PAGE = 40
 #: the contract detail's ranked code table: the codes with an opportunity come first, so the
 #: first page holds what matters; the rest (often hundreds of zero rows) is paged
 CONTRACT_CODES_PER_PAGE = 100
@@ -146,7 +153,9 @@ def scorecard():
     analysis = _analysis(selection)
     sort = request.args.get("sort", "rank")
     rows = _sorted_contracts(analysis, sort)
-    ranked = analysis.group.contracts
+    paged = Pager.read(len(rows), SCORECARD_PER_PAGE)
+    # the charts draw the largest opportunities: hundreds of bars cannot be read
+    ranked = analysis.group.contracts[:CHART_BARS]
     names = [
         f"{analysis.contracts[c.contract_id].network_name}"
         + ("" if selection.practice else f" ({analysis.contracts[c.contract_id].practice_name})")
@@ -168,7 +177,14 @@ def scorecard():
         ),
     }
     return _page(
-        "analysis/scorecard.html", selection, analysis, rows=rows, sort=sort, charts=charts
+        "analysis/scorecard.html",
+        selection,
+        analysis,
+        rows=paged.of(rows),
+        paged=paged,
+        sort=sort,
+        charts=charts,
+        chart_bars=len(ranked),
     )
 
 
@@ -180,30 +196,38 @@ def scorecard():
 def matrix():
     selection = read_selection()
     analysis = _analysis(selection)
-    data = _matrix_data(analysis, request.args.get("category") or None)
+    category_ = request.args.get("category") or None
+    data = _matrix_data(analysis, category_)
     show_all = request.args.get("all") == "1"
-    per_page = MATRIX_FULL_PER_PAGE if show_all else MATRIX_PER_PAGE
-    codes = data["codes"]
-    pages = max(1, -(-len(codes) // per_page))
-    page = min(max(1, request.args.get("page", 1, type=int)), pages)
-    codes = codes[(page - 1) * per_page : page * per_page]
+    rows = Pager.read(len(data["codes"]), MATRIX_FULL_PER_PAGE if show_all else MATRIX_PER_PAGE)
+    cols = Pager.read(len(data["columns"]), MATRIX_COLUMNS_PER_PAGE, arg="cols")
+    codes, columns = rows.of(data["codes"]), cols.of(data["columns"])
     return _page(
         "analysis/matrix.html",
         selection,
         analysis,
         matrix=data,
         codes=codes,
-        cells={code: _cells(data["columns"], code) for code in codes},
-        page=page,
-        pages=pages,
-        per_page=per_page,
+        columns=columns,
+        cells={code: _cells(columns, code) for code in codes},
+        rows=rows,
+        cols=cols,
         show_all=show_all,
-        category=request.args.get("category", ""),
+        category=category_ or "",
     )
 
 
 def _matrix_data(analysis: Analysis, only_category: str | None) -> dict:
-    """Codes (by total volume, largest first) x contracts: allowed and % of office fee."""
+    """Codes (by total volume, largest first) x contracts: allowed and % of office fee;
+    computed once per data version (the volumes are exact sums over every practice)."""
+    return analysis_cache().get_or_compute(
+        ("matrix", analysis.key, only_category),
+        analysis.version,
+        lambda: (_matrix_axes(analysis, only_category), 128 * 1024),
+    )
+
+
+def _matrix_axes(analysis: Analysis, only_category: str | None) -> dict:
     columns = list(analysis.group.contracts)
     columns.sort(
         key=lambda c: (
@@ -297,16 +321,11 @@ def _contract_analysis(contract_id: int):
 
 
 def _code_page(result) -> dict:
-    """The page of the contract's code table asked for by ?page= (100 codes a page)."""
-    per_page = CONTRACT_CODES_PER_PAGE
-    pages = max(1, -(-len(result.codes) // per_page))
-    page = min(max(1, request.args.get("page", 1, type=int)), pages)
-    return {
-        "code_rows": result.codes[(page - 1) * per_page : page * per_page],
-        "page": page,
-        "pages": pages,
-        "per_page": per_page,
-    }
+    """The page of the contract's code table asked for by ?page= (the what-if's POST too)."""
+    codes = Pager.read(
+        len(result.codes), CONTRACT_CODES_PER_PAGE, endpoint="analysis.contract_detail"
+    )
+    return {"code_rows": codes.of(result.codes), "codes_pager": codes}
 
 
 @bp.route("/contracts/<int:contract_id>")
@@ -397,10 +416,13 @@ def targets():
             "format": "money",
         }
     )
+    paged = Pager.read(len(analysis.group.contracts), SCORECARD_PER_PAGE)
     return _page(
         "analysis/targets.html",
         selection,
         analysis,
+        contracts=paged.of(analysis.group.contracts),
+        paged=paged,
         points=curve.top,
         total_points=curve.count,
         chart=chart,

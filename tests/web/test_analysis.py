@@ -12,6 +12,7 @@ import io
 import re
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from html import unescape
 from html.parser import HTMLParser
 from types import SimpleNamespace
 
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from flask import url_for
 
 from campaigns.accounts.models import AuditEvent, Practice, Role, User
+from campaigns.benchmark import views as analysis_views
 from campaigns.benchmark.engine import pareto
 from campaigns.benchmark.service import load_analysis
 from campaigns.codes import category
@@ -341,6 +343,29 @@ def test_scorecard_sorts_rows_and_keeps_each_contracts_rank(elm_manager, elm, so
     assert [r[0] for r in rows] == [ranks[name] for name in order]
 
 
+def test_scorecard_pages_the_sorted_contracts_and_charts_the_largest(elm_manager, elm, monkeypatch):
+    monkeypatch.setattr(analysis_views, "SCORECARD_PER_PAGE", 2)
+    monkeypatch.setattr(analysis_views, "CHART_BARS", 2)
+
+    first = elm_manager.get(f"/analysis/?{q(elm, sort='name')}")
+    second = elm_manager.get(f"/analysis/?{q(elm, sort='name')}&page=2")
+
+    # by name across the pages; the totals row is the whole group's on both
+    assert [r[:2] for r in body_rows(tables(first)[0])] == [
+        ["1", "Acme PPO"], ["3", "Bolt PPO"], ["", "Total"]
+    ]  # fmt: skip
+    assert [r[:2] for r in body_rows(tables(second)[0])] == [
+        ["2", "Crest Leased Network"], ["", "Total"]
+    ]  # fmt: skip
+    assert body_rows(tables(second)[0])[-1][5] == "$2,116.68"
+    assert "Page 2 of 2 (3–3 of 3 contracts)" in html_text(second)
+    # the charts: the 2 largest opportunities, whatever the sort
+    chart = re.search(r'data-chart="([^"]+)"', first.get_data(as_text=True))[1]
+    assert unescape(chart).count('"Acme PPO"') == 1
+    assert "Bolt PPO" not in unescape(chart)
+    assert "Opportunity per year by contract: the 2 largest" in html_text(first)
+
+
 # ---- contract detail ----------------------------------------------------------------------
 
 
@@ -549,6 +574,34 @@ def test_code_matrix_cells_show_allowed_and_percent_of_office_fee(elm_manager, e
     assert "3 codes by annual volume, 3 shown" in html_text(response)
 
 
+def test_code_matrix_pages_its_contract_columns_and_keeps_the_code_page(
+    elm_manager, elm, monkeypatch
+):
+    monkeypatch.setattr(analysis_views, "MATRIX_COLUMNS_PER_PAGE", 2)
+    monkeypatch.setattr(analysis_views, "MATRIX_PER_PAGE", 2)
+
+    first = elm_manager.get(f"/analysis/matrix?{q(elm)}")
+    # 3 contracts by name, 2 a page; 3 codes by volume, 2 a page
+    assert tables(first)[0][0][1][4:] == ["Acme PPO", "Bolt PPO"]
+    assert [r[0] for r in body_rows(tables(first)[0])] == ["T1110", "T0120"]
+    assert "Page 1 of 2 (1–2 of 3 contracts)" in html_text(first)
+    assert "contracts 1–2 of 3, by practice" in html_text(first)
+
+    both = elm_manager.get(f"/analysis/matrix?{q(elm)}&page=2&cols=2")
+    table = tables(both)[0]
+    assert table[0][1][4:] == ["Crest Leased Network"]
+    # the row page and the column page are independent: T2391 is not in Crest's schedule
+    assert body_rows(table) == [["T2391", "Back filling, one surface", "24", "$200.00"]
+                                + ["not listed"]]  # fmt: skip
+    assert "Page 2 of 2 (3–3 of 3 contracts)" in html_text(both)
+    # the links keep the other page and the selection
+    html = both.get_data(as_text=True)
+    previous_columns = re.search(r'aria-label="Pages of contracts">\s*<a href="([^"]+)"', html)
+    assert "cols=1" in previous_columns[1]
+    assert "page=2" in previous_columns[1]
+    assert f"practice={elm.practice_id}" in previous_columns[1]
+
+
 @pytest.mark.parametrize(
     ("category", "codes"),
     [("Restorative", ["T2391"]), ("Diagnostic", ["T0120"]), ("", ["T1110", "T0120", "T2391"])],
@@ -605,9 +658,9 @@ def test_code_matrix_pages_fifty_codes_and_shows_all_on_request(app, client):
     # by volume, largest first: T2001 (55 a year) ... T2055 (1 a year); 55 / 50 -> 2 pages
     assert [r[0] for r in body_rows(tables(first)[0])] == many.codes[:50]
     assert "55 codes by annual volume, 50 shown" in html_text(first)
-    assert "Page 1 of 2" in html_text(first)
+    assert "Codes page 1 of 2" in html_text(first)
     assert [r[0] for r in body_rows(tables(second)[0])] == many.codes[50:]
-    assert "Page 2 of 2" in html_text(second)
+    assert "Codes page 2 of 2" in html_text(second)
     assert [r[0] for r in body_rows(tables(everything)[0])] == many.codes
     assert "Page 1 of" not in html_text(everything)
     assert body_rows(tables(first)[0])[0][2:] == ["55", "$100.00", "$60.00 60.0%"] + [
