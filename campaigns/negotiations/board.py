@@ -14,7 +14,7 @@ from ..accounts.scoping import scoped
 from ..extensions import db
 from ..payers.models import Contract, Network
 from . import rules
-from .models import Campaign, CampaignCode, Outcome, Status, Step
+from .models import COUNTED_CODES, Campaign, CampaignCode, Outcome, Status, Step
 from .services import figures
 
 CLOSED_PER_PAGE = 25
@@ -58,15 +58,23 @@ def _filtered(stmt, practice_id, owner_id, network_id):
     return stmt
 
 
-def campaign_code_rows(campaign_ids: list[int]) -> dict[int, list[CampaignCode]]:
-    """The rows the money figures read (targets and answered codes), per campaign, in one query."""
-    rows: dict[int, list[CampaignCode]] = {cid: [] for cid in campaign_ids}
+def campaign_code_rows(campaign_ids: list[int]) -> dict[int, list[sa.Row]]:
+    """The rows the money figures read (targets and answered codes), per campaign, in one query
+    on their partial index; as plain rows with the columns `figures` reads (no ORM objects:
+    a board has hundreds)."""
+    rows: dict[int, list[sa.Row]] = {cid: [] for cid in campaign_ids}
     if campaign_ids:
-        for row in db.session.scalars(
-            sa.select(CampaignCode).where(
-                CampaignCode.campaign_id.in_(campaign_ids),
-                sa.or_(CampaignCode.is_target.is_(True), CampaignCode.granted_cents.is_not(None)),
-            )
+        for row in db.session.execute(
+            sa.select(
+                CampaignCode.campaign_id,
+                CampaignCode.code,
+                CampaignCode.count,
+                CampaignCode.allowed_cents,
+                CampaignCode.office_cents,
+                CampaignCode.asked_cents,
+                CampaignCode.granted_cents,
+                CampaignCode.is_target,
+            ).where(CampaignCode.campaign_id.in_(campaign_ids), COUNTED_CODES)
         ):
             rows[row.campaign_id].append(row)
     return rows

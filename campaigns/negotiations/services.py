@@ -29,6 +29,7 @@ from ..reminders import services as reminders
 from ..reminders.models import Kind as ReminderKind
 from . import rules
 from .models import (
+    COUNTED_CODES,
     STEPS,
     Activity,
     ActivityKind,
@@ -111,6 +112,24 @@ def figures(
     ]
 
 
+def _codes_loaded(campaign: Campaign) -> bool:
+    return "codes" not in sa.inspect(campaign).unloaded
+
+
+def counted_codes(campaign: Campaign) -> list[CampaignCode]:
+    """The rows every figure reads, by code: the targets and the codes with an answer. Read
+    through their partial index, unless the campaign's rows (hundreds) are loaded already."""
+    if _codes_loaded(campaign) or campaign.id is None:
+        return [r for r in campaign.codes if r.is_target or r.granted_cents is not None]
+    return list(
+        db.session.scalars(
+            sa.select(CampaignCode)
+            .where(CampaignCode.campaign_id == campaign.id, COUNTED_CODES)
+            .order_by(CampaignCode.code)
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Totals:
     asked_value: Decimal
@@ -120,8 +139,10 @@ class Totals:
     outcome: str | None  # derived from the responses so far
 
 
-def totals(campaign: Campaign) -> Totals:
-    rows = figures(campaign)
+def totals(campaign: Campaign, rows: list[rules.CodeFigures] | None = None) -> Totals:
+    """The campaign's totals; `rows` when the caller has the figures already (the target
+    and answered codes are enough: the other codes add nothing to any total)."""
+    rows = figures(campaign, counted_codes(campaign)) if rows is None else rows
     return Totals(
         asked_value=rules.asked_value(rows),
         weighted_raise=rules.weighted_raise(rows),
@@ -365,7 +386,7 @@ def step_problems(campaign: Campaign, step: Step) -> list[str]:
         if campaign.baseline_schedule_id is None:
             problems.append("The campaign has no baseline schedule to benchmark.")
     elif step == Step.BUILD:
-        asks = [r for r in campaign.codes if r.is_target and r.asked_cents is not None]
+        asks = [r for r in counted_codes(campaign) if r.is_target and r.asked_cents is not None]
         if not asks:
             problems.append("Choose at least one target code with an asked amount.")
         for r in asks:
@@ -378,7 +399,9 @@ def step_problems(campaign: Campaign, step: Step) -> list[str]:
         if not campaign.sent_how:
             problems.append("Enter how the request was sent.")
     elif step == Step.RESPONSE:
-        missing = [r.code for r in campaign.codes if r.is_target and r.granted_cents is None]
+        missing = [
+            r.code for r in counted_codes(campaign) if r.is_target and r.granted_cents is None
+        ]
         if missing:
             problems.append("Record the response for " + ", ".join(missing) + ".")
     return problems
@@ -447,7 +470,7 @@ def _evidence(campaign: Campaign, step: Step) -> str:
     if step == Step.BENCHMARK:
         return f"baseline: schedule version #{campaign.baseline_schedule_id}"
     if step == Step.BUILD:
-        return f"{sum(1 for r in campaign.codes if r.is_target)} target code(s)"
+        return f"{sum(1 for r in counted_codes(campaign) if r.is_target)} target code(s)"
     if step == Step.SUBMIT:
         text = f"sent {campaign.submitted_on.isoformat()} by {campaign.sent_how}"
         letter = request_letter(campaign)
@@ -550,7 +573,14 @@ def save_details(
 
 
 def _row(campaign: Campaign, code: str) -> CampaignCode:
-    row = next((r for r in campaign.codes if r.code == code), None)
+    if _codes_loaded(campaign):
+        row = next((r for r in campaign.codes if r.code == code), None)
+    else:
+        row = db.session.scalar(
+            sa.select(CampaignCode).where(
+                CampaignCode.campaign_id == campaign.id, CampaignCode.code == code
+            )
+        )
     if row is None:
         raise ServiceError(f"{code} is not a code of this campaign's baseline schedule.")
     return row

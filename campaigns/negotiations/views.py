@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import Response, abort, flash, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -31,6 +32,7 @@ from .models import (
     ActivityKind,
     Attachment,
     Campaign,
+    CampaignCode,
     Direction,
     LeverageFact,
     LeverageKind,
@@ -127,6 +129,8 @@ def _save(
 
 # ---- the board -----------------------------------------------------------------------------
 
+CARDS_PER_COLUMN = 20
+
 
 @bp.route("/")
 @roles(*READ)
@@ -145,6 +149,9 @@ def board():
         today_for=practice_today,
     )
     columns = [(step, [c for c in cards if c.step == step]) for step in STEPS]
+    # a column shows the campaigns longest in their step first, CARDS_PER_COLUMN of them
+    # unless the user opens the whole column (?show=<step>)
+    shown = request.args.get("show", "")
     owners = _campaign_owners()
     networks = db.session.scalars(
         scoped(Network).where(Network.archived_at.is_(None)).order_by(Network.name)
@@ -162,6 +169,8 @@ def board():
         "campaigns/board.html",
         columns=columns,
         cards=cards,
+        shown=shown,
+        per_column=CARDS_PER_COLUMN,
         practices=practices,
         owners=owners,
         networks=networks,
@@ -272,21 +281,52 @@ def _audit(campaign: Campaign) -> list[AuditEvent]:
     ).all()
 
 
+#: non-target codes offered in the "add target codes" list (a baseline has hundreds; any
+#: other code can be typed)
+SUGGESTED_CODES = 30
+
+
 def code_context(campaign: Campaign, errors: dict[str, str] | None = None) -> dict:
-    """What the target-code table and its totals need (also its htmx fragment)."""
-    rows = {f.code: f for f in services.figures(campaign)}
-    targets = [r for r in campaign.codes if r.is_target]
-    others = [r for r in campaign.codes if not r.is_target]
+    """What the target-code table and its totals need (also its htmx fragment). Only the
+    rows that count are loaded (targets and answered codes: the totals read nothing else),
+    and of the others the few the list offers."""
+    counted = services.counted_codes(campaign)
+    targets = [r for r in counted if r.is_target]
+    figs = services.figures(campaign, counted)
+    suggested, other_count = _suggestions(campaign)
     return {
         "campaign": campaign,
-        "figs": rows,
+        "figs": {f.code: f for f in figs},
         "targets": targets,
-        "others": others,
-        "totals": services.totals(campaign),
-        "descriptions": _descriptions([r.code for r in campaign.codes]),
-        "code_errors": {k: v for k, v in (errors or {}).items() if k in rows},
+        "changed": [r for r in counted if not r.is_target],
+        "suggested": suggested,
+        "other_count": other_count,
+        "totals": services.totals(campaign, figs),
+        "descriptions": _descriptions([r.code for r in targets + suggested]),
+        "code_errors": errors or {},
         "rules": rules,
     }
+
+
+def _suggestions(campaign: Campaign) -> tuple[list, int]:
+    """The non-target codes with the most to gain at their suggested ask (count x (suggested
+    - allowed); the period's factor is the same for every code), then the most billed; and
+    how many non-target codes there are."""
+    room = CampaignCode.suggested_cents - CampaignCode.allowed_cents
+    gain = sa.case((room > 0, CampaignCode.count * room), else_=0)
+    # the campaign is the user's (read scoped): its rows by campaign id, on that index
+    others = sa.select(CampaignCode).where(
+        CampaignCode.campaign_id == campaign.id, CampaignCode.is_target.is_(False)
+    )
+    rows = db.session.execute(
+        others.with_only_columns(
+            CampaignCode.code, CampaignCode.allowed_cents, CampaignCode.suggested_cents
+        )
+        .order_by(gain.desc(), CampaignCode.count.desc(), CampaignCode.code)
+        .limit(SUGGESTED_CODES)
+    ).all()
+    count = db.session.scalar(others.with_only_columns(sa.func.count()))
+    return list(rows), count
 
 
 def _page(campaign: Campaign, *, errors: dict[str, str] | None = None, status: int = 200):
@@ -419,7 +459,8 @@ def ask(campaign_id: int, code: str):
 def targets(campaign_id: int):
     campaign = _campaign(campaign_id)
     on = request.form.get("on") == "1"
-    codes = [c for c in request.form.getlist("codes") if c]
+    typed = request.form.get("more_codes", "").replace(",", " ").upper().split()
+    codes = list(dict.fromkeys(c for c in [*request.form.getlist("codes"), *typed] if c))
     if not codes:
         flash("Choose at least one code.", "error")
         return redirect_to(url_for("campaigns.detail", campaign_id=campaign.id) + "#codes")

@@ -348,6 +348,27 @@ def test_the_board_shows_the_card_with_its_yearly_asked_value(manager, maple):
     assert "$1,852.00 /yr asked" in text  # the three targets' rows, see the data's comments
 
 
+def test_a_long_board_column_shows_the_longest_waiting_first_and_opens_whole(
+    manager, maple, clock, monkeypatch
+):
+    monkeypatch.setattr(views, "CARDS_PER_COLUMN", 1)
+    older = started_id(start(manager, maple.acme))
+    clock.day("2026-11-17")
+    newer = started_id(start(manager, maple.bolt))
+
+    board = manager.get("/campaigns/").get_data(as_text=True)
+    # both in the first step: the one waiting since Nov 16 is shown, a link opens the column
+    assert f'id="card-{older}"' in board
+    assert f'id="card-{newer}"' not in board
+    assert "Show all 2 in" in unescape(board)
+    assert '<span class="badge">2</span>' in board  # the column's count stays whole
+
+    whole = manager.get("/campaigns/?show=request").get_data(as_text=True)
+    assert f'id="card-{older}"' in whole
+    assert f'id="card-{newer}"' in whole
+    assert "Show the first 1" in whole
+
+
 # ---- steps ----------------------------------------------------------------------------------
 
 
@@ -826,3 +847,43 @@ def test_another_organisations_campaign_is_not_found(app, manager, maple):
     )
     assert response.status_code == 404
     assert stored(app, maple.other_campaign).notes == ""
+
+
+# ---- adding target codes: the suggestions and typed codes ----------------------------------
+
+
+def offered(page) -> list[str]:
+    select = re.search(r'<select id="add-codes".*?</select>', page.get_data(as_text=True), re.S)
+    return re.findall(r'<option value="([^"]+)"', select[0])
+
+
+def test_the_add_list_offers_the_codes_with_most_to_gain_and_any_code_can_be_typed(
+    app, manager, maple, monkeypatch
+):
+    cid = started_id(start(manager, maple.acme))
+    # the non-targets: T4910 7 x (105.00 - 100.00) = 35.00 to gain; T9310 nothing to suggest
+    assert offered(manager.get(campaign_url(cid))) == ["T4910", "T9310"]
+    monkeypatch.setattr(views, "SUGGESTED_CODES", 1)
+    page = manager.get(campaign_url(cid))
+    assert offered(page) == ["T4910"]
+    assert "any of the 2 other codes of the baseline" in seen(page)
+
+    # typed in lower case, with a comma and a repeat: both added once, T4910 at its suggestion
+    fragment = post(manager, cid, "targets", {"on": "1", "more_codes": "t9310, T4910 t9310"},
+                    htmx=True)  # fmt: skip
+
+    assert fragment.status_code == 200
+    rows = code_rows(app, cid)
+    assert (rows["T4910"][5:7], rows["T9310"][5:7]) == ((True, 10500), (True, None))
+    assert "5 target codes" in seen(fragment)
+
+
+def test_an_unknown_typed_code_is_named_and_nothing_is_added(app, manager, maple):
+    cid = started_id(start(manager, maple.acme))
+
+    response = post(
+        manager, cid, "targets", {"on": "1", "more_codes": "T4910, T9999"}, follow_redirects=True
+    )
+
+    assert "T9999 is not a code of this campaign's baseline schedule." in seen(response)
+    assert code_rows(app, cid)["T4910"][5] is False  # the known code before it was not kept
