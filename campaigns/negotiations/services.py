@@ -130,6 +130,32 @@ def counted_codes(campaign: Campaign) -> list[CampaignCode]:
     )
 
 
+#: non-target codes offered in the "add target codes" list (a baseline has hundreds; any
+#: other code can be typed)
+SUGGESTED_CODES = 30
+
+
+def suggested_codes(campaign: Campaign) -> tuple[list[sa.Row], int]:
+    """The non-target codes with the most to gain at their suggested ask (count x (suggested
+    - allowed); the period's factor is the same for every code), then the most billed; and
+    how many non-target codes there are. The campaign is the user's (read scoped): its rows
+    are read by campaign id, on that index."""
+    room = CampaignCode.suggested_cents - CampaignCode.allowed_cents
+    gain = sa.case((room > 0, CampaignCode.count * room), else_=0)
+    others = sa.select(CampaignCode).where(
+        CampaignCode.campaign_id == campaign.id, CampaignCode.is_target.is_(False)
+    )
+    rows = db.session.execute(
+        others.with_only_columns(
+            CampaignCode.code, CampaignCode.allowed_cents, CampaignCode.suggested_cents
+        )
+        .order_by(gain.desc(), CampaignCode.count.desc(), CampaignCode.code)
+        .limit(SUGGESTED_CODES)
+    ).all()
+    count = db.session.scalar(others.with_only_columns(sa.func.count()))
+    return list(rows), count
+
+
 @dataclass(frozen=True)
 class Totals:
     asked_value: Decimal

@@ -10,7 +10,6 @@ from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import Response, abort, flash, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -32,7 +31,6 @@ from .models import (
     ActivityKind,
     Attachment,
     Campaign,
-    CampaignCode,
     Direction,
     LeverageFact,
     LeverageKind,
@@ -281,11 +279,6 @@ def _audit(campaign: Campaign) -> list[AuditEvent]:
     ).all()
 
 
-#: non-target codes offered in the "add target codes" list (a baseline has hundreds; any
-#: other code can be typed)
-SUGGESTED_CODES = 30
-
-
 def code_context(campaign: Campaign, errors: dict[str, str] | None = None) -> dict:
     """What the target-code table and its totals need (also its htmx fragment). Only the
     rows that count are loaded (targets and answered codes: the totals read nothing else),
@@ -293,7 +286,7 @@ def code_context(campaign: Campaign, errors: dict[str, str] | None = None) -> di
     counted = services.counted_codes(campaign)
     targets = [r for r in counted if r.is_target]
     figs = services.figures(campaign, counted)
-    suggested, other_count = _suggestions(campaign)
+    suggested, other_count = services.suggested_codes(campaign)
     return {
         "campaign": campaign,
         "figs": {f.code: f for f in figs},
@@ -306,27 +299,6 @@ def code_context(campaign: Campaign, errors: dict[str, str] | None = None) -> di
         "code_errors": errors or {},
         "rules": rules,
     }
-
-
-def _suggestions(campaign: Campaign) -> tuple[list, int]:
-    """The non-target codes with the most to gain at their suggested ask (count x (suggested
-    - allowed); the period's factor is the same for every code), then the most billed; and
-    how many non-target codes there are."""
-    room = CampaignCode.suggested_cents - CampaignCode.allowed_cents
-    gain = sa.case((room > 0, CampaignCode.count * room), else_=0)
-    # the campaign is the user's (read scoped): its rows by campaign id, on that index
-    others = sa.select(CampaignCode).where(
-        CampaignCode.campaign_id == campaign.id, CampaignCode.is_target.is_(False)
-    )
-    rows = db.session.execute(
-        others.with_only_columns(
-            CampaignCode.code, CampaignCode.allowed_cents, CampaignCode.suggested_cents
-        )
-        .order_by(gain.desc(), CampaignCode.count.desc(), CampaignCode.code)
-        .limit(SUGGESTED_CODES)
-    ).all()
-    count = db.session.scalar(others.with_only_columns(sa.func.count()))
-    return list(rows), count
 
 
 def _page(campaign: Campaign, *, errors: dict[str, str] | None = None, status: int = 200):

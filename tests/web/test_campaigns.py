@@ -863,7 +863,7 @@ def test_the_add_list_offers_the_codes_with_most_to_gain_and_any_code_can_be_typ
     cid = started_id(start(manager, maple.acme))
     # the non-targets: T4910 7 x (105.00 - 100.00) = 35.00 to gain; T9310 nothing to suggest
     assert offered(manager.get(campaign_url(cid))) == ["T4910", "T9310"]
-    monkeypatch.setattr(views, "SUGGESTED_CODES", 1)
+    monkeypatch.setattr(services, "SUGGESTED_CODES", 1)
     page = manager.get(campaign_url(cid))
     assert offered(page) == ["T4910"]
     assert "any of the 2 other codes of the baseline" in seen(page)
